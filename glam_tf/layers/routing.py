@@ -46,15 +46,14 @@ def expert_capacity(group_size, num_experts, capacity_factor, min_capacity):
     token never picks one expert twice). Capacity never exceeds S, which
     changes nothing but memory. Works on Python ints and on int32 tensors.
     """
-    if isinstance(group_size, int):
-        if capacity_factor is None:
-            return group_size
-        wanted = max(min_capacity, math.ceil(group_size * capacity_factor / num_experts))
-        return min(group_size, wanted)
     if capacity_factor is None:
         return group_size
-    wanted = tf.cast(tf.math.ceil(tf.cast(group_size, tf.float32) * capacity_factor
-                                  / num_experts), tf.int32)
+    # float64 and a 1e-6 allowance, so that 100 * 1.1 / 10 gives 11 on both paths.
+    if isinstance(group_size, int):
+        wanted = math.ceil(group_size * capacity_factor / num_experts - 1e-6)
+        return min(group_size, max(min_capacity, wanted))
+    slots = tf.cast(group_size, tf.float64) * capacity_factor / num_experts
+    wanted = tf.cast(tf.math.ceil(slots - 1e-6), tf.int32)
     return tf.minimum(group_size, tf.maximum(min_capacity, wanted))
 
 
