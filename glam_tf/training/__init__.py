@@ -1,0 +1,1 @@
+"""Training: the GLaM optimizer and schedule, the loss, and the training loop."""

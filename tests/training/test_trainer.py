@@ -1,0 +1,103 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from glam_tf.config import GlamConfig
+from glam_tf.training.run_config import TrainConfig
+from glam_tf.training.trainer import ModelDirError, Trainer
+
+SMALL = GlamConfig(vocab_size=64, num_layers=2, d_model=32, d_ff=64, num_heads=2, head_dim=16,
+                   num_experts=4, group_size=64, max_seq_len=32, min_expert_capacity=1)
+RUN = TrainConfig(steps=12, batch_size=4, seq_len=16, checkpoint_every=4, log_every=2,
+                  eval_every=6, eval_batches=2)
+
+
+def _counting_data(train_config, tokenizer):
+    """Rows of an arithmetic pattern a model can learn quickly; two docs per row."""
+    def make(seed):
+        length = train_config.seq_len + 1
+        rows = tf.data.Dataset.range(1 << 20).map(
+            lambda i: tf.cast((tf.range(length, dtype=tf.int64) * 3 + i) % 50 + 3, tf.int32))
+        rows = rows.shuffle(64, seed=seed).batch(train_config.batch_size, drop_remainder=True)
+        segments = tf.repeat([1, 2], [length // 2, length - length // 2])
+        return rows.map(lambda x: {"token_ids": x,
+                                   "segment_ids": tf.broadcast_to(segments, tf.shape(x))})
+    return make(train_config.seed), make(train_config.seed + 1)
+
+
+def _metrics(model_dir):
+    with open(model_dir / "metrics.jsonl") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_loss_falls_on_a_learnable_pattern(tmp_path):
+    trainer = Trainer(str(tmp_path), SMALL, dataclasses.replace(RUN, steps=30), _counting_data,
+                      log=lambda _: None)
+    trainer.train()
+    losses = [r["cross_entropy"] for r in _metrics(tmp_path) if "cross_entropy" in r]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(tmp_path):
+    Trainer(str(tmp_path / "a"), SMALL, RUN, _counting_data, log=lambda _: None).train()
+    first = Trainer(str(tmp_path / "b"), SMALL, dataclasses.replace(RUN, steps=8),
+                    _counting_data, log=lambda _: None)
+    first.train()
+    messages = []
+    Trainer(str(tmp_path / "b"), SMALL, RUN, _counting_data, log=messages.append).train()
+    assert messages[0].startswith(f"Resuming {tmp_path / 'b'} from step 8")
+    # Training records but their speed (a stopped run also validates at its last step).
+    without_speed = lambda records: [{k: v for k, v in r.items() if k != "tokens_per_second"}
+                                     for r in records if "loss" in r]
+    assert without_speed(_metrics(tmp_path / "b")) == without_speed(_metrics(tmp_path / "a"))
+
+
+def test_a_nan_step_is_skipped_and_leaves_every_weight_unchanged(tmp_path):
+    trainer = Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None)
+    batch = next(trainer.data)
+    trainer.train_step(batch)
+    before = [w.numpy().copy() for w in trainer.model.weights]
+    iterations = int(trainer.optimizer.iterations)
+    row = int(batch["token_ids"][0, 0])
+    poisoned = before[0].copy()  # the embedding: one used row becomes NaN
+    poisoned[row] = np.nan
+    trainer.model.embedding.assign(poisoned)
+    trainer.train_step(batch)
+    assert int(trainer.skipped) == 1 and int(trainer.optimizer.iterations) == iterations
+    trainer.model.embedding.assign(before[0])
+    for weight, old in zip(trainer.model.weights, before):
+        np.testing.assert_array_equal(weight.numpy(), old, err_msg=weight.path)
+    parts, _ = trainer.train_step(batch)
+    assert np.isfinite(float(parts["loss"])) and int(trainer.skipped) == 1
+    assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
+
+
+def test_another_model_config_in_the_model_dir_is_an_error(tmp_path):
+    Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None)
+    with pytest.raises(ModelDirError, match="differs in d_ff"):
+        Trainer(str(tmp_path), dataclasses.replace(SMALL, d_ff=32), RUN, _counting_data)
+    assert GlamConfig.from_json((tmp_path / "config.json").read_text()) == SMALL
+
+
+def test_other_data_settings_in_the_model_dir_are_an_error(tmp_path):
+    Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None)
+    with pytest.raises(ModelDirError, match="batch_size=4"):
+        Trainer(str(tmp_path), SMALL, dataclasses.replace(RUN, batch_size=8), _counting_data)
+
+
+def test_summaries_hold_loss_parts_and_routing_statistics(tmp_path):
+    Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None).train()
+    record = _metrics(tmp_path)[0]
+    for key in ("loss", "cross_entropy", "moe_aux_loss", "router_z_loss", "logit_z_loss",
+                "learning_rate", "tokens_per_second", "skipped_steps"):
+        assert key in record, key
+    tags = set()
+    for path in (tmp_path / "tensorboard" / "train").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"loss", "moe_0/expert_load", "moe_0/dropped_token_fraction",
+            "moe_0/over_capacity_2", "learning_rate"} <= tags
+    assert any("validation_cross_entropy" in r for r in _metrics(tmp_path))
