@@ -19,7 +19,9 @@ def test_regular_install_lays_out_every_subpackage(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
                     "--quiet", "--target", str(target), str(ROOT)], check=True, timeout=300)
-    for package in ("glam_tf", "glam_tf/layers", "glam_tf/export", "glam_tf/tasks"):
+    packages = [p.parent.relative_to(ROOT / "glam_tf") for p in (ROOT / "glam_tf").rglob("__init__.py")]
+    assert len(packages) > 2
+    for package in [f"glam_tf/{p}" for p in packages] + ["glam_tf/export", "glam_tf/tasks"]:
         assert (target / package / "__init__.py").is_file(), package
     probe = ("import glam_tf.export, glam_tf.tasks, glam_tf.layers.routing as r; "
              "print(glam_tf.export.__file__)")
