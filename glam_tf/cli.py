@@ -33,6 +33,55 @@ def _presets(args) -> int:
     return 0
 
 
+def _config_from_args(args):
+    from glam_tf.presets import get_preset
+    return get_preset(args.preset).override(args.set or [])
+
+
+def _train(args) -> int:
+    from glam_tf.training.command import run_train
+    from glam_tf.training.run_config import TrainConfig
+
+    config = _config_from_args(args)
+    train_config = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len or config.max_seq_len,
+        data=args.data, seed=args.seed, peak_learning_rate=args.learning_rate,
+        constant_steps=args.constant_steps, warmup_steps=args.warmup_steps,
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+        eval_every=args.eval_every, dispatch=args.dispatch)
+    run_train(args.model_dir, config, train_config, tokenizer_path=args.tokenizer)
+    return 0
+
+
+def _tokenizer_train(args) -> int:
+    import itertools
+
+    from glam_tf.data import parse_data_spec
+    from glam_tf.tokenizer import train_tokenizer
+
+    source = parse_data_spec(args.input)
+    texts = (t.decode("utf-8") for t in itertools.islice(
+        source.documents("train").as_numpy_iterator(), args.max_documents))
+    print(train_tokenizer(texts, args.vocab_size, args.output, model_type=args.model_type))
+    return 0
+
+
+def _quality_train(args) -> int:
+    from glam_tf.data.quality import train_from_files
+
+    report = train_from_files(args.positive, args.negative, args.output)
+    print(report)
+    return 0
+
+
+def _quality_score(args) -> int:
+    from glam_tf.data.quality import score_files
+
+    score_files(args.classifier, args.input, args.output)
+    print(args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glam", description="GLaM: sparse Mixture-of-Experts language models on TensorFlow.")
@@ -40,12 +89,64 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     presets = commands.add_parser("presets", help="list the model presets and their sizes")
     presets.set_defaults(run=_presets)
+
+    train = commands.add_parser("train", help="train a model (resumes in an existing model dir)")
+    train.add_argument("--preset", default="glam_tiny", help="a name from `glam presets`")
+    train.add_argument("--model_dir", required=True)
+    train.add_argument("--steps", type=int, required=True)
+    train.add_argument("--batch_size", type=int, default=8)
+    train.add_argument("--seq_len", type=int, help="tokens per row (default: max_seq_len)")
+    train.add_argument("--data", default="embedded",
+                       help="embedded | files:PATTERN[:field] | tfds:NAME[:split[:field]] | "
+                            "mix:SPEC=WEIGHT,... | glam (see docs/training.md)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a GlamConfig field (repeatable)")
+    train.add_argument("--tokenizer", help="a tokenizer.model to use instead of training one")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--learning_rate", type=float, default=0.01)
+    train.add_argument("--constant_steps", type=int, default=10_000,
+                       help="steps at the peak rate before 1/sqrt decay")
+    train.add_argument("--warmup_steps", type=int, default=0)
+    train.add_argument("--checkpoint_every", type=int, default=100)
+    train.add_argument("--log_every", type=int, default=10)
+    train.add_argument("--eval_every", type=int, default=100)
+    train.add_argument("--dispatch", choices=("gather", "einsum"), default="gather")
+    train.set_defaults(run=_train)
+
+    tokenizer = commands.add_parser("tokenizer", help="SentencePiece tokenizers")
+    tokenizer_commands = tokenizer.add_subparsers(dest="tokenizer_command", required=True)
+    tok_train = tokenizer_commands.add_parser("train", help="train a SentencePiece model")
+    tok_train.add_argument("--input", default="embedded", help="a --data spec")
+    tok_train.add_argument("--vocab_size", type=int, required=True)
+    tok_train.add_argument("--output", required=True, help="directory for tokenizer.model")
+    tok_train.add_argument("--model_type", choices=("unigram", "bpe"), default="unigram")
+    tok_train.add_argument("--max_documents", type=int, default=50_000)
+    tok_train.set_defaults(run=_tokenizer_train)
+
+    quality = commands.add_parser("quality", help="the data quality classifier")
+    quality_commands = quality.add_subparsers(dest="quality_command", required=True)
+    q_train = quality_commands.add_parser("train", help="train on curated vs web text")
+    q_train.add_argument("--positive", required=True, help="glob of curated .txt/.jsonl files")
+    q_train.add_argument("--negative", required=True, help="glob of web .txt/.jsonl files")
+    q_train.add_argument("--output", required=True, help="directory for the classifier")
+    q_train.set_defaults(run=_quality_train)
+    q_score = quality_commands.add_parser("score", help="score documents")
+    q_score.add_argument("--classifier", required=True)
+    q_score.add_argument("--input", required=True, help="glob of .txt/.jsonl files")
+    q_score.add_argument("--output", required=True, help="JSONL of scores")
+    q_score.set_defaults(run=_quality_score)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as error:
+        # Bad input: say what is wrong and where, without a traceback.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"glam {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

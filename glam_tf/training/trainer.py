@@ -46,7 +46,7 @@ class Trainer:
         self.config = config
         self.train_config = train_config
         self.log = log
-        self.resumed = _check_model_dir(model_dir, config, train_config)
+        check_model_dir(model_dir, config, train_config)
         keras.utils.set_random_seed(train_config.seed)
         self.model = GlamModel(config, dispatch=train_config.dispatch)
         self.optimizer = Adafactor(GlamSchedule(train_config.peak_learning_rate,
@@ -69,8 +69,6 @@ class Trainer:
             dropped = self.run_log.drop_steps_after(int(self.step))
             self.log(f"Resuming {model_dir} from step {int(self.step)}"
                      + (f" (redoing {dropped} logged steps after it)" if dropped else ""))
-        elif self.resumed:
-            self.log(f"{model_dir} holds this run's settings but no checkpoint yet: starting at step 0")
         self._train_step = tf.function(self._step_fn)
         self._eval_step = tf.function(lambda batch: lm_loss(self.model, batch, training=False)[1])
 
@@ -130,7 +128,7 @@ class Trainer:
         return record
 
 
-def _check_model_dir(model_dir, config, train_config) -> bool:
+def check_model_dir(model_dir, config, train_config) -> bool:
     """Creates model_dir's settings files, or checks they match; True when they existed."""
     os.makedirs(model_dir, exist_ok=True)
     config_path = os.path.join(model_dir, "config.json")

@@ -1,0 +1,62 @@
+"""`glam train`: a Trainer on a --data spec, with the tokenizer kept in the model dir."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+
+from glam_tf.config import GlamConfig
+from glam_tf.training.run_config import TrainConfig
+
+# Documents read from the training split to train a tokenizer on.
+TOKENIZER_DOCUMENTS = 50_000
+
+
+def prepare_tokenizer(model_dir, config: GlamConfig, source, tokenizer_path=None, log=print):
+    """model_dir/tokenizer.model: kept if present, else copied or trained on `source`."""
+    from glam_tf.tokenizer import MODEL_FILENAME, load_tokenizer, train_tokenizer
+
+    path = os.path.join(model_dir, MODEL_FILENAME)
+    if os.path.exists(path):
+        if tokenizer_path:
+            log(f"{path} exists: using it, not {tokenizer_path}")
+    elif tokenizer_path:
+        source_path = (os.path.join(tokenizer_path, MODEL_FILENAME)
+                       if os.path.isdir(tokenizer_path) else tokenizer_path)
+        if not os.path.isfile(source_path):
+            raise FileNotFoundError(f"--tokenizer {tokenizer_path}: no SentencePiece model there")
+        os.makedirs(model_dir, exist_ok=True)
+        shutil.copyfile(source_path, path)
+    else:
+        log(f"Training a {config.vocab_size}-piece SentencePiece tokenizer on {source} ...")
+        texts = (t.decode("utf-8") for t in itertools.islice(
+            source.documents("train").as_numpy_iterator(), TOKENIZER_DOCUMENTS))
+        train_tokenizer(texts, config.vocab_size, model_dir)
+    tokenizer = load_tokenizer(path)
+    size = int(tokenizer.vocab_size())
+    if size > config.vocab_size:
+        raise ValueError(f"{path} has {size} pieces but the model's vocab_size is "
+                         f"{config.vocab_size}: use --set vocab_size={size} or another tokenizer")
+    return tokenizer
+
+
+def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenizer_path=None,
+              log=print) -> dict:
+    from glam_tf.data import make_dataset, parse_data_spec
+    from glam_tf.training.trainer import Trainer, check_model_dir
+
+    check_model_dir(model_dir, config, train_config)
+    source = parse_data_spec(train_config.data)
+    tokenizer = prepare_tokenizer(model_dir, config, source, tokenizer_path, log)
+
+    def datasets(tc, tok):
+        make = lambda split: make_dataset(source, tok, tc.batch_size, tc.seq_len + 1,
+                                          seed=tc.seed, split=split)
+        return make("train"), make("validation")
+
+    trainer = Trainer(model_dir, config, train_config, datasets, tokenizer=tokenizer, log=log)
+    record = trainer.train()
+    log(f"Done: {int(trainer.step)} steps in {model_dir} "
+        f"(checkpoints/, tensorboard/, metrics.jsonl, tokenizer.model)")
+    return record

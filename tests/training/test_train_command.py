@@ -1,0 +1,77 @@
+"""`glam train` end to end, as a user runs it: subprocesses, SIGKILL, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ARGS = ["--preset", "glam_tiny", "--steps", "24", "--batch_size", "4", "--seq_len", "32",
+        "--log_every", "1", "--eval_every", "12", "--checkpoint_every", "8",
+        "--set", "vocab_size=512"]
+
+
+def _glam(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "glam_tf.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, **kwargs)
+
+
+def _losses(model_dir):
+    with open(model_dir / "metrics.jsonl") as f:
+        return {r["step"]: r["loss"] for r in map(json.loads, f) if "loss" in r}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from glam_tf.data import parse_data_spec
+    from glam_tf.tokenizer import train_tokenizer
+
+    directory = tmp_path_factory.mktemp("tokenizer")
+    texts = (t.decode() for t in parse_data_spec("embedded").documents("train")
+             .take(3000).as_numpy_iterator())
+    return train_tokenizer(texts, 512, directory)
+
+
+@pytest.mark.slow
+def test_run_killed_with_sigkill_resumes_with_the_uninterrupted_losses(tmp_path, tokenizer):
+    whole = _glam("train", "--model_dir", str(tmp_path / "whole"), "--tokenizer", tokenizer, *ARGS)
+    output, _ = whole.communicate(timeout=600)
+    assert whole.returncode == 0, output
+    expected = _losses(tmp_path / "whole")
+    assert sorted(expected) == list(range(1, 25))
+
+    killed_dir = tmp_path / "killed"
+    run = _glam("train", "--model_dir", str(killed_dir), "--tokenizer", tokenizer, *ARGS)
+    checkpoint = killed_dir / "checkpoints" / "ckpt-8.index"
+    deadline = time.time() + 600
+    while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=60)
+    logged = _losses(killed_dir)
+    assert max(logged) < 24, "the run must be killed before it finishes"
+
+    resumed = _glam("train", "--model_dir", str(killed_dir), "--tokenizer", tokenizer, *ARGS)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output
+    assert "Resuming" in output and "from step 8" in output
+    assert _losses(killed_dir) == expected
+
+
+@pytest.mark.slow
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, tokenizer):
+    bad_set = _glam("train", "--model_dir", str(tmp_path / "a"), "--steps", "1",
+                    "--set", "d_model=big")
+    output, _ = bad_set.communicate(timeout=300)
+    assert bad_set.returncode == 2 and "Traceback" not in output
+    assert "GlamConfig.d_model='big': cannot be read as type int" in output
+
+    missing = _glam("train", "--model_dir", str(tmp_path / "b"), "--steps", "1",
+                    "--data", f"files:{tmp_path}/nothing-*.txt", "--tokenizer", tokenizer,
+                    "--set", "vocab_size=512")
+    output, _ = missing.communicate(timeout=300)
+    assert missing.returncode == 2 and "nothing-*.txt" in output and "Traceback" not in output
