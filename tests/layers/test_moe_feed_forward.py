@@ -180,3 +180,10 @@ def test_bfloat16_compute_keeps_float32_weights_and_tracks_float32_output():
 def test_unknown_dispatch_mode_is_rejected():
     with pytest.raises(ValueError, match="dispatch='dense'"):
         MoeFeedForward(num_experts=E, d_ff=H, dispatch="dense")
+
+
+def test_layer_builds_on_first_call_with_a_padding_mask():
+    layer = MoeFeedForward(num_experts=E, d_ff=H, group_size=8)
+    x = np.random.default_rng(9).normal(size=(2, 4, M)).astype(np.float32)
+    y, _ = layer(x, np.ones((2, 4), np.float32))
+    assert y.shape == (2, 4, M) and layer.built
