@@ -25,7 +25,7 @@ from glam_tf.model import GlamModel
 from glam_tf.training.loss import lm_loss
 from glam_tf.training.optimizer import Adafactor, GlamSchedule
 from glam_tf.training.run_config import TrainConfig
-from glam_tf.training.summaries import RunLog, progress_line
+from glam_tf.training.summaries import ProgressBar, RunLog, progress_line
 
 
 class ModelDirError(ValueError):
@@ -105,22 +105,24 @@ class Trainer:
         """Trains up to train_config.steps; returns the last logged record."""
         tc = self.train_config
         record = {}
+        bar = ProgressBar(tc.steps)
         window_start, window_tokens = time.perf_counter(), 0.0
         while int(self.step) < tc.steps:
             parts, routing = self.train_step(next(self.data))
             step = int(self.step)
             window_tokens += float(parts["target_tokens"])
+            speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
+            bar.update(step, float(parts["loss"]), speed)
             if step % tc.log_every == 0 or step == tc.steps:
-                elapsed = time.perf_counter() - window_start
-                learning_rate = self.optimizer.learning_rate
-                record = self.run_log.train_step(step, parts, learning_rate,
-                                                 window_tokens / max(elapsed, 1e-9),
-                                                 int(self.skipped), routing)
+                record = self.run_log.train_step(step, parts, self.optimizer.learning_rate,
+                                                 speed, int(self.skipped), routing)
+                bar.clear()
                 self.log(progress_line(record, tc.steps))
                 window_start, window_tokens = time.perf_counter(), 0.0
             if step % tc.eval_every == 0 or step == tc.steps:
                 loss = self.validation_loss()
                 self.run_log.validation(step, loss)
+                bar.clear()
                 self.log(f"step {step}/{tc.steps}  validation cross-entropy {loss:.4f}")
             if step % tc.checkpoint_every == 0 or step == tc.steps:
                 self.checkpoints.save(checkpoint_number=step)

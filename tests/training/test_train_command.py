@@ -25,17 +25,6 @@ def _losses(model_dir):
         return {r["step"]: r["loss"] for r in map(json.loads, f) if "loss" in r}
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    from glam_tf.data import parse_data_spec
-    from glam_tf.tokenizer import train_tokenizer
-
-    directory = tmp_path_factory.mktemp("tokenizer")
-    texts = (t.decode() for t in parse_data_spec("embedded").documents("train")
-             .take(3000).as_numpy_iterator())
-    return train_tokenizer(texts, 512, directory)
-
-
 @pytest.mark.slow
 def test_run_killed_with_sigkill_resumes_with_the_uninterrupted_losses(tmp_path, tokenizer):
     whole = _glam("train", "--model_dir", str(tmp_path / "whole"), "--tokenizer", tokenizer, *ARGS)

@@ -101,3 +101,44 @@ def test_summaries_hold_loss_parts_and_routing_statistics(tmp_path):
     assert {"loss", "moe_0/expert_load", "moe_0/dropped_token_fraction",
             "moe_0/over_capacity_2", "learning_rate"} <= tags
     assert any("validation_cross_entropy" in r for r in _metrics(tmp_path))
+
+
+@pytest.mark.slow
+def test_tiny_preset_loss_falls_clearly_on_the_embedded_corpus(tmp_path, tokenizer):
+    from glam_tf.data import make_dataset
+    from glam_tf.presets import PRESETS
+    from glam_tf.tokenizer import load_tokenizer
+
+    config = dataclasses.replace(PRESETS["glam_tiny"], vocab_size=512)
+    run = TrainConfig(steps=40, batch_size=8, seq_len=64, log_every=1, eval_every=40,
+                      checkpoint_every=40)
+
+    def embedded(tc, tok):
+        make = lambda split: make_dataset("embedded", tok, tc.batch_size, tc.seq_len + 1,
+                                          seed=tc.seed, split=split)
+        return make("train"), make("validation")
+
+    trainer = Trainer(str(tmp_path), config, run, embedded, tokenizer=load_tokenizer(tokenizer),
+                      log=lambda _: None)
+    initial = trainer.validation_loss()
+    trainer.train()
+    losses = [r["cross_entropy"] for r in _metrics(tmp_path) if "cross_entropy" in r]
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 1.0, losses
+    assert trainer.validation_loss() < initial - 1.0
+
+
+def test_progress_bar_draws_on_a_terminal_and_stays_silent_otherwise():
+    import io
+
+    from glam_tf.training.summaries import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen, pipe = Terminal(), io.StringIO()
+    for stream in (screen, pipe):
+        bar = ProgressBar(10, stream=stream, width=10)
+        bar.update(5, 3.25, 1234.0)
+    assert "[#####.....] 5/10  loss 3.2500  1,234 tok/s" in screen.getvalue()
+    assert pipe.getvalue() == ""
