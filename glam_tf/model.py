@@ -60,8 +60,10 @@ class GlamModel(keras.Model):
         real = segment_ids > 0
         positions = tf.range(length)
         causal = positions[tf.newaxis, :] <= positions[:, tf.newaxis]              # [L, T]
-        same_segment = segment_ids[:, :, tf.newaxis] == segment_ids[:, tf.newaxis, :]
-        mask = (causal & same_segment & real[:, tf.newaxis, :])[:, tf.newaxis]     # [B,1,L,T]
+        # expand_dims, not [:, tf.newaxis]: DTensor's layout pass crashes on
+        # newaxis indexing of batch-sharded tensors.
+        same_segment = tf.expand_dims(segment_ids, 2) == tf.expand_dims(segment_ids, 1)
+        mask = tf.expand_dims(causal & same_segment & tf.expand_dims(real, 1), 1)  # [B,1,L,T]
         x = self._embed(token_ids)
         stats = []
         for block in self.blocks:
@@ -97,7 +99,7 @@ class GlamModel(keras.Model):
         query_positions = index + tf.range(length)
         key_positions = tf.range(tf.shape(valid)[1])
         causal = key_positions[tf.newaxis, :] <= query_positions[:, tf.newaxis]    # [L, T]
-        mask = (causal[tf.newaxis] & valid[:, tf.newaxis, :])[:, tf.newaxis]       # [B,1,L,T]
+        mask = tf.expand_dims(causal & tf.expand_dims(valid, 1), 1)                # [B,1,L,T]
         x = self._embed(token_ids)
         layers = []
         for block, layer_cache in zip(self.blocks, cache["layers"]):

@@ -8,7 +8,11 @@ Einsum letters (every einsum string in the project uses these):
   C capacity       K experts per token (top-k)
 
 Logical axis names: every weight declares one per dimension; the sharding
-module maps them onto mesh axes and nothing else reads them.
+module maps them onto mesh axes and nothing else reads them. Activations
+name their axes only where the layout must change: the MoE layer asks for its
+expert buffers laid out by expert (GShard's all-to-all) and back by batch,
+through `constrain`, which does nothing unless `glam_tf.sharding` runs the
+model on a mesh.
 """
 
 VOCAB = "vocab"
@@ -20,6 +24,15 @@ EXPERT = "expert"
 REL_BUCKETS = "rel_buckets"
 
 LOGICAL_AXES = (VOCAB, EMBED, HEADS, KV, MLP, EXPERT, REL_BUCKETS)
+BATCH = "batch"  # activations only: the data-parallel axis (tokens, groups)
+ACTIVATION_AXES = (BATCH, EXPERT)
+
+_layout_hook = None  # set by glam_tf.sharding while a model runs on a mesh
+
+
+def constrain(x, axes):
+    """x laid out by logical axes (None = not sharded); identity without a mesh."""
+    return x if _layout_hook is None else _layout_hook(x, axes)
 
 
 def add_weight(layer, name, shape, axes, initializer, dtype=None):

@@ -88,7 +88,8 @@ class MoeFeedForward(keras.layers.Layer):
             y = self._einsum_dispatch(groups, routing, capacity)
         else:
             y = self._gather_dispatch(groups, routing, capacity, num_groups, group_size)
-        y = tf.reshape(y, [-1, m])[:tf.reduce_prod(batch_shape)]
+        if not (isinstance(num_groups, int) and num_groups * group_size == tokens.shape[0]):
+            y = tf.reshape(y, [-1, m])[:tf.reduce_prod(batch_shape)]  # drop the group padding
         return tf.reshape(y, tf.concat([batch_shape, [m]], 0)), stats
 
     def _experts(self, buffers):
@@ -98,11 +99,15 @@ class MoeFeedForward(keras.layers.Layer):
         for the [E, M, H] weights transposes the whole weight gradient and made
         forward+backward 2.8x slower at the 0.1B/64E shape (docs/benchmarks.md).
         """
+        # On a mesh, the buffers move to the devices of their experts (the
+        # all-to-all) and the outputs back to the devices of their groups.
+        buffers = dims.constrain(buffers, (dims.EXPERT, dims.BATCH, None, None))
         flat = tf.reshape(buffers, [self.num_experts, -1, buffers.shape[-1]])  # [E, G*C, M]
         hidden = _ACTIVATIONS[self.expert_activation](tf.matmul(flat, self.wi_0))
         if self.expert_activation == "gated_gelu":
             hidden *= tf.matmul(flat, self.wi_1)                               # [E, G*C, H]
-        return tf.reshape(tf.matmul(hidden, self.wo), tf.shape(buffers))
+        outputs = tf.reshape(tf.matmul(hidden, self.wo), tf.shape(buffers))
+        return dims.constrain(outputs, (None, dims.BATCH, None, None))
 
     def _einsum_dispatch(self, groups, routing, capacity):
         dtype = groups.dtype
@@ -165,7 +170,8 @@ def _to_groups(tokens, real, group_size):
         size = min(group_size, n)
         count = -(-n // size)
     pad = count * size - n
-    tokens = tf.pad(tokens, [[0, pad], [0, 0]])
-    real = tf.pad(real, [[0, pad]])
+    if not isinstance(pad, int) or pad:
+        tokens = tf.pad(tokens, [[0, pad], [0, 0]])
+        real = tf.pad(real, [[0, pad]])
     return (tf.reshape(tokens, [count, size, tokens.shape[-1]]),
             tf.reshape(real, [count, size]), count, size)

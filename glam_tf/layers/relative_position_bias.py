@@ -48,8 +48,10 @@ class RelativePositionBias(keras.layers.Layer):
     def call(self, query_positions, key_positions):
         relative = key_positions[tf.newaxis, :] - query_positions[:, tf.newaxis]  # [L, T]
         buckets = relative_position_bucket(relative, self.num_buckets, self.max_distance)
-        bias = tf.gather(self.embedding, buckets)  # [L, T, N]
-        return tf.transpose(bias, [2, 0, 1])[tf.newaxis]  # [1, N, L, T]
+        # Gathering from the [N, R] table gives [N, L, T] directly. (Indexing a
+        # transposed gather with [tf.newaxis] crashes DTensor's layout pass.)
+        bias = tf.gather(tf.transpose(self.embedding), buckets, axis=1)  # [N, L, T]
+        return tf.expand_dims(bias, 0)  # [1, N, L, T]
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads,

@@ -81,20 +81,23 @@ class Adafactor(keras.optimizers.Optimizer):
         t = tf.cast(self.iterations + 1, tf.float32)
         beta = tf.minimum(1.0 - tf.pow(t, self.decay_exponent), self.max_decay)
         g2 = tf.square(g) + self.epsilon
+        # New moments are used as computed, never re-read from their variables:
+        # under DTensor a read is not ordered after the assign before it.
         if self._full[index] is None:
             row, col = self._row[index], self._col[index]
-            row.assign(beta * row + (1 - beta) * tf.reduce_mean(g2, axis=-1))
-            col.assign(beta * col + (1 - beta) * tf.reduce_mean(g2, axis=-2))
-            # 1/sqrt(v) for v = outer(row, col) / mean(row), as two factors: the
+            r = beta * tf.convert_to_tensor(row) + (1 - beta) * tf.reduce_mean(g2, axis=-1)
+            c = beta * tf.convert_to_tensor(col) + (1 - beta) * tf.reduce_mean(g2, axis=-2)
+            row.assign(r)
+            col.assign(c)
+            # 1/sqrt(v) for v = outer(r, c) / mean(r), as two factors: the
             # product of two tiny moments would underflow to 0 (then 0 * inf).
-            r = tf.convert_to_tensor(row)
             row_factor = tf.math.rsqrt(r / tf.reduce_mean(r, axis=-1, keepdims=True))
-            col_factor = tf.math.rsqrt(tf.convert_to_tensor(col))
-            update = g * row_factor[..., :, None] * col_factor[..., None, :]
+            update = g * row_factor[..., :, None] * tf.math.rsqrt(c)[..., None, :]
         else:
             full = self._full[index]
-            full.assign(beta * full + (1 - beta) * g2)
-            update = g * tf.math.rsqrt(tf.convert_to_tensor(full))
+            v = beta * tf.convert_to_tensor(full) + (1 - beta) * g2
+            full.assign(v)
+            update = g * tf.math.rsqrt(v)
         update /= tf.maximum(1.0, _rms(update) / self.clip_threshold)
         step = tf.cast(learning_rate, tf.float32) * update
         if self.multiply_by_parameter_scale:
@@ -111,3 +114,43 @@ class Adafactor(keras.optimizers.Optimizer):
 
 def _rms(x):
     return tf.sqrt(tf.reduce_mean(tf.square(x)))
+
+
+@keras.saving.register_keras_serializable(package="glam_tf")
+class Adam(keras.optimizers.Optimizer):
+    """Adam (Kingma & Ba) with bias correction, for comparison runs.
+
+    Same maths as `keras.optimizers.Adam`, but the new moments are used as
+    computed: Keras' Adam re-reads its slots right after assigning them, and
+    under DTensor those reads are not ordered after the writes (the sharded
+    step then left every weight unchanged).
+    """
+
+    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 name="adam", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums = [self.add_variable_from_reference(v, "momentum") for v in var_list]
+        self._velocities = [self.add_variable_from_reference(v, "velocity") for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        m_var, v_var = self._momentums[index], self._velocities[index]
+        g = tf.cast(gradient, tf.float32)
+        t = tf.cast(self.iterations + 1, tf.float32)
+        m = self.beta_1 * tf.convert_to_tensor(m_var) + (1 - self.beta_1) * g
+        v = self.beta_2 * tf.convert_to_tensor(v_var) + (1 - self.beta_2) * tf.square(g)
+        m_var.assign(m)
+        v_var.assign(v)
+        alpha = (tf.cast(learning_rate, tf.float32) * tf.sqrt(1 - tf.pow(self.beta_2, t))
+                 / (1 - tf.pow(self.beta_1, t)))
+        variable.assign_sub(tf.cast(alpha * m / (tf.sqrt(v) + self.epsilon), variable.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}

@@ -78,3 +78,18 @@ def test_adafactor_stays_finite_for_weights_whose_gradient_is_always_zero():
     for _ in range(50):
         optimizer.apply_gradients([(tf.constant(grad), w)])
     assert np.isfinite(w.numpy()).all() and (w.numpy()[1:] == 1).all()
+
+
+def test_adam_matches_keras_adam_on_plain_variables():
+    import keras
+
+    from glam_tf.training.optimizer import Adam
+
+    rng = np.random.default_rng(1)
+    grads = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(4)]
+    ours, theirs = tf.Variable(np.ones((4, 3), np.float32)), tf.Variable(np.ones((4, 3), np.float32))
+    mine, keras_adam = Adam(0.01), keras.optimizers.Adam(0.01)
+    for g in grads:
+        mine.apply_gradients([(tf.constant(g), ours)])
+        keras_adam.apply_gradients([(tf.constant(g), theirs)])
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
