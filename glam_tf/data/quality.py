@@ -5,18 +5,30 @@ GLaM (paper, "Data") scores webpages with a classifier trained to tell curated t
 Features: n-grams of lowercased words (unigrams and bigrams by default) hashed into V buckets
 with `tf.strings`. Model: `p(curated) = sigmoid(mean bucket weight of the n-grams + bias)`.
 Shapes: B documents, F hashed n-grams per document (ragged), V buckets.
+
+`QualitySource` applies the filter to a data source: the `quality:` data spec,
+`quality:CLASSIFIER_DIR[:ALPHA]=SPEC` (see `parse_quality_spec`).
 """
 
 import dataclasses
 import glob
 import itertools
 import json
+import logging
+import math
 import os
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from glam_tf.data.sources import DataError, Source, TextSource, parse_data_spec
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ALPHA = 9.0
+FILTER_SEED = 0  # fixed, so that a spec keeps the same documents on every run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,10 +86,7 @@ class QualityClassifier:
         self._weights = self._bias = None  # once trained or loaded: [V] and [] float32 variables
 
     def _logits(self, ids: tf.RaggedTensor) -> tf.Tensor:
-        """Bucket ids [B, (F)] -> logits [B]; a document without n-grams gets the bias."""
-        per_ngram = tf.gather(self._weights, ids.flat_values)  # [sum of F]
-        mean = tf.math.unsorted_segment_mean(per_ngram, ids.value_rowids(), ids.nrows())  # [B]
-        return mean + self._bias
+        return _logits(ids, self._weights, self._bias)
 
     def train(self, positive_texts: Sequence[str], negative_texts: Sequence[str],
               validation_fraction: float = 0.1) -> QualityReport:
@@ -159,6 +168,13 @@ class QualityClassifier:
             classifier._weights = tf.Variable(arrays["weights"])  # [V]
             classifier._bias = tf.Variable(arrays["bias"])  # []
         return classifier
+
+
+def _logits(ids: tf.RaggedTensor, weights, bias) -> tf.Tensor:
+    """Bucket ids [B, (F)] -> logits [B]; a document without n-grams gets the bias."""
+    per_ngram = tf.gather(weights, ids.flat_values)  # [sum of F]
+    mean = tf.math.unsorted_segment_mean(per_ngram, ids.value_rowids(), ids.nrows())  # [B]
+    return mean + bias
 
 
 def _paths(directory: str) -> tuple:
@@ -247,3 +263,120 @@ def score_files(classifier_dir: str, input_glob: str, output_path: str,
             os.remove(output_path)
             raise
     return count
+
+
+# -- the filter as a data source ---------------------------------------------
+
+class QualitySource(Source):
+    """The documents of `source` that GLaM's quality filter keeps: "filtered webpages".
+
+    Each document is scored by the `QualityClassifier` saved in `classifier_dir`
+    and kept with probability (2 - score)^-alpha, GPT-3's Pareto rule:
+    - an in-memory `TextSource` (embedded, files:) is filtered here, once, by
+      `pareto_keep(scores, alpha, seed=FILTER_SEED)` over its train documents
+      then its validation ones. `scored` and `kept` count documents, `stats`
+      describes the kept ones, and the counts are logged (INFO).
+    - any other source (tfds:) is filtered in-graph as it streams, by the same
+      rule: a Lomax draw X = U^(-1/alpha) - 1 (inverse CDF, U ~ uniform(0, 1])
+      exceeds 1 - score exactly when U < (2 - score)^-alpha, which is what is
+      computed. U is stateless, seeded by (FILTER_SEED, a hash of the text), so
+      a document is kept or dropped for good, in any order and epoch. Counts
+      are unknown in advance: `scored`, `kept` and `stats` are None.
+    """
+
+    def __init__(self, source: Source, classifier_dir: str, alpha: float = DEFAULT_ALPHA,
+                 spec: Optional[str] = None):
+        self.source, self.classifier_dir, self.alpha = source, classifier_dir, alpha
+        self.spec = spec or f"quality:{classifier_dir}:{alpha}={source.spec}"
+        _check_filter(self.spec, classifier_dir, alpha)
+        self.classifier = QualityClassifier.load(os.path.expanduser(classifier_dir))
+        self.scored = self.kept = self.stats = self._kept = None
+        if not isinstance(source, TextSource):
+            self._constants = (tf.constant(self.classifier._weights.numpy()),  # [V]
+                               tf.constant(self.classifier._bias.numpy()))  # []
+            logger.info("%s: filtering in-graph as documents stream; counts unknown in advance",
+                        self.spec)
+            return
+        texts = source.texts("train") + source.texts("validation")
+        scores = self.classifier.score(texts)  # [N]
+        keep = pareto_keep(scores, alpha, FILTER_SEED)  # [N]
+        self.scored, self.kept = len(texts), int(keep.sum())
+        if not self.kept:
+            raise DataError(f"{self.spec}: the quality filter kept none of the {len(texts)} "
+                            "documents (a smaller alpha keeps more)")
+        self._kept = TextSource([t for t, k in zip(texts, keep) if k], self.spec,
+                                files=source.stats.files)
+        self.stats = self._kept.stats
+        logger.info("%s: kept %d of %d documents (%.1f%%); mean quality score %.3f kept, "
+                    "%.3f overall", self.spec, self.kept, self.scored,
+                    100 * self.kept / self.scored, scores[keep].mean(), scores.mean())
+
+    def documents(self, split: str = "train") -> tf.data.Dataset:
+        if self._kept is not None:
+            return self._kept.documents(split)
+        return self.source.documents(split).filter(self._keep)
+
+    def stream(self, split: str = "train", *, seed: int = 0, shuffle_buffer: int = 10_000,
+               repeat: bool = True) -> tf.data.Dataset:
+        """The kept documents, ordered as the wrapped source orders its own."""
+        if self._kept is not None:
+            return self._kept.stream(split, seed=seed, shuffle_buffer=shuffle_buffer,
+                                     repeat=repeat)
+        return self.source.stream(split, seed=seed, shuffle_buffer=shuffle_buffer,
+                                  repeat=repeat).filter(self._keep)
+
+    def _keep(self, text) -> tf.Tensor:
+        """Scalar tf.string -> bool []: the streamed filter (class docstring)."""
+        cfg = self.classifier.config
+        ids = hash_ngrams(text[tf.newaxis], cfg.num_buckets, cfg.ngram_orders)  # [1, (F)]
+        score = tf.sigmoid(_logits(ids, *self._constants))[0]
+        seed = tf.stack([tf.constant(FILTER_SEED, tf.int64),
+                         tf.strings.to_hash_bucket_fast(text, 2 ** 62)])
+        return tf.random.stateless_uniform([], seed) < (2.0 - score) ** -self.alpha
+
+    def __repr__(self):
+        counts = (f"kept {self.kept} of {self.scored} documents" if self.kept is not None
+                  else "filtered as it streams")
+        return f"QualitySource({self.spec!r}, {counts})"
+
+
+def parse_quality_spec(spec: str, *, data_dir: Optional[str] = None,
+                       env=None) -> QualitySource:
+    """`quality:CLASSIFIER_DIR[:ALPHA]=SPEC` (called by `parse_data_spec`).
+
+    The filtered SPEC follows the first `=`; ALPHA (default 9) is the text after
+    the last `:` before it, when that is a number. SPEC may be any spec but a
+    mixture: filter a mixture's components instead.
+    """
+    head, sep, inner = spec.strip().partition(":")[2].partition("=")
+    if not (sep and head.strip() and inner.strip()):
+        raise DataError(f"data spec {spec!r}: expected quality:CLASSIFIER_DIR[:ALPHA]=SPEC")
+    directory, colon, tail = head.rpartition(":")
+    if not (colon and directory and _is_number(tail)):
+        directory, tail = head, DEFAULT_ALPHA
+    if inner.split(":", 1)[0].strip() in ("mix", "glam"):
+        raise DataError(f"data spec {spec!r}: cannot filter a mixture; filter its "
+                        "components instead (mix:quality:DIR=SPEC=WEIGHT,...)")
+    alpha = float(tail)
+    _check_filter(f"data spec {spec!r}", directory, alpha)  # before reading the source
+    return QualitySource(parse_data_spec(inner.strip(), data_dir=data_dir, env=env),
+                         directory, alpha, spec=spec.strip())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_filter(where: str, classifier_dir: str, alpha: float) -> None:
+    if not (math.isfinite(alpha) and alpha > 0):
+        raise DataError(f"{where}: alpha={alpha:g}: must be a finite number > 0")
+    for path in _paths(os.path.expanduser(classifier_dir)):
+        if not os.path.isfile(path):
+            hint = " (ALPHA, after the last ':', must be a number)" if ":" in classifier_dir else ""
+            raise FileNotFoundError(f"{where}: no quality classifier in {classifier_dir!r}: "
+                                    f"{path} does not exist; `glam quality train` writes "
+                                    f"one{hint}")

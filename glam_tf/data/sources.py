@@ -18,6 +18,11 @@ Spec syntax (`parse_data_spec`):
                                  (default split "train", field "text"; FIELD may
                                  be a `/` path into nested features; SPLIT may
                                  be a slice such as `train[:10%]`)
+  quality:CLASSIFIER_DIR[:ALPHA]=SPEC
+                                 SPEC's documents kept by GLaM's quality filter:
+                                 the classifier saved in CLASSIFIER_DIR and Pareto
+                                 sampling (default ALPHA 9); SPEC is any spec but a
+                                 mixture (see `glam_tf.data.quality.QualitySource`)
   mix:SPEC=WEIGHT,...            a weighted mixture (see `glam_tf.data.mixture`)
   glam[:COMPONENT=SPEC,...]      GLaM's six-component mixture (ditto)
 
@@ -444,7 +449,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TFDS_NAME = re.compile(r"[A-Za-z0-9_]+(/[A-Za-z0-9_.\-]+)?")
 _TFDS_VERSION = re.compile(r"\d+(\.(\d+|\*)){0,2}")
 SPEC_FORMS = ("embedded", "files:PATTERN[:FIELD]", "tfds:NAME[:VERSION][:SPLIT[:FIELD]]",
-              "mix:SPEC=WEIGHT,SPEC=WEIGHT,...", "glam[:COMPONENT=SPEC,...]")
+              "quality:CLASSIFIER_DIR[:ALPHA]=SPEC", "mix:SPEC=WEIGHT,SPEC=WEIGHT,...",
+              "glam[:COMPONENT=SPEC,...]")
 
 
 def parse_data_spec(spec: str, *, data_dir: Optional[str] = None,
@@ -461,6 +467,9 @@ def parse_data_spec(spec: str, *, data_dir: Optional[str] = None,
     if kind in ("mix", "glam"):
         from glam_tf.data import mixture
         return mixture.parse_mixture_spec(spec, data_dir=data_dir, env=env)
+    if kind == "quality":
+        from glam_tf.data import quality
+        return quality.parse_quality_spec(spec, data_dir=data_dir, env=env)
     if spec == "embedded":
         return EmbeddedSource()
     if kind == "files":

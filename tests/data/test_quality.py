@@ -1,11 +1,17 @@
 import json
+import logging
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from glam_tf.data.quality import (QualityClassifier, QualityConfig, hash_ngrams, pareto_keep,
-                                  read_documents, score_files, train_from_files)
+from glam_tf.data.mixture import GLAM_COMPONENTS
+from glam_tf.data.pipeline import make_dataset
+from glam_tf.data.quality import (QualityClassifier, QualityConfig, QualitySource, hash_ngrams,
+                                  pareto_keep, read_documents, score_files, train_from_files)
+from glam_tf.data.sources import (Source, TextSource, TfdsSource, embedded_documents,
+                                  parse_data_spec)
+from glam_tf.tokenizer import train_tokenizer
 
 CURATED = ("river history century museum treaty orchestra theorem species volcano "
            "parliament novel cathedral physicist archive migration dynasty").split()
@@ -187,3 +193,137 @@ def test_pareto_keep_on_trained_scores_keeps_curated_far_more_often_than_web(tra
     curated = pareto_keep(classifier.score(_texts(CURATED, 500, seed=5)), seed=0).mean()
     web = pareto_keep(classifier.score(_texts(SPAM, 500, seed=6)), seed=1).mean()
     assert curated > 0.5 and web < 0.05, (curated, web)
+
+
+# -- the quality: data spec -------------------------------------------------
+
+WEB_CURATED, WEB_SPAM = _texts(CURATED, 150, seed=7), _texts(SPAM, 150, seed=8)
+
+
+class _Streamed(Source):
+    """A source that is not in memory, as TFDS sources are not."""
+
+    spec = "streamed"
+
+    def documents(self, split="train"):
+        return TextSource(WEB_CURATED + WEB_SPAM).documents(split)
+
+
+def _read(dataset):
+    return [t.decode("utf-8") for t in dataset.as_numpy_iterator()]
+
+
+def _all(source):
+    return _read(source.documents("train")) + _read(source.documents("validation"))
+
+
+@pytest.fixture(scope="module")
+def crawl(trained, tmp_path_factory):
+    """(classifier dir, web crawl .jsonl: curated-like and spam lines interleaved, books dir)."""
+    root = tmp_path_factory.mktemp("crawl")
+    trained[0].save(str(root / "clf"))
+    lines = [json.dumps({"text": t}) for pair in zip(WEB_CURATED, WEB_SPAM) for t in pair]
+    (root / "web.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "books").mkdir()
+    for i, text in enumerate(_texts(CURATED, 30, seed=9)):
+        (root / "books" / f"{i}.txt").write_text(text)
+    return str(root / "clf"), str(root / "web.jsonl"), str(root / "books")
+
+
+def test_quality_spec_keeps_curated_like_pages_far_more_than_spam_and_logs_counts(
+        crawl, caplog):
+    clf, web, _ = crawl
+    with caplog.at_level(logging.INFO, logger="glam_tf.data.quality"):
+        source = parse_data_spec(f"quality:{clf}=files:{web}")
+    kept = _all(source)
+    curated = len(set(kept) & set(WEB_CURATED)) / len(WEB_CURATED)
+    spam = len(set(kept) & set(WEB_SPAM)) / len(WEB_SPAM)
+    assert curated > 0.5 and spam < 0.05, (curated, spam)
+    assert source.scored == 300 and source.kept == len(kept) == source.stats.documents
+    assert f"kept {len(kept)} of 300 documents" in repr(source)
+    assert f"kept {len(kept)} of 300 documents" in caplog.text
+
+
+def test_quality_spec_keeps_pareto_keep_with_seed_0_and_is_deterministic(crawl):
+    clf, web, _ = crawl
+    source = parse_data_spec(f"quality:{clf}=files:{web}")
+    inner = parse_data_spec(f"files:{web}")
+    texts = inner.texts("train") + inner.texts("validation")
+    keep = pareto_keep(QualityClassifier.load(clf).score(texts), alpha=9.0, seed=0)
+    assert _all(source) == [t for t, k in zip(texts, keep) if k]
+    assert _all(parse_data_spec(f"quality:{clf}=files:{web}")) == _all(source)
+    assert parse_data_spec(f"quality:{clf}:2=files:{web}").kept > source.kept  # smaller alpha
+
+
+def test_quality_spec_works_inside_mix_and_as_the_glam_webpages_component(crawl):
+    clf, web, books = crawl
+    mix = parse_data_spec(f"mix:quality:{clf}:9=files:{web}=0.5,files:{books}/*.txt=0.5")
+    assert isinstance(mix.sources[0], QualitySource) and mix.weights == (0.5, 0.5)
+    drawn = set(_read(mix.stream(seed=0).take(100)))
+    assert drawn & set(WEB_CURATED) and drawn & set(mix.sources[1].texts())
+    env = {f"GLAM_DATA_{c.name.upper()}": f"files:{books}/*.txt" for c in GLAM_COMPONENTS}
+    glam = parse_data_spec(f"glam:webpages=quality:{clf}=files:{web}", env=env)
+    assert glam.names[0] == "webpages" and isinstance(glam.sources[0], QualitySource)
+    assert glam.sources[0].kept == mix.sources[0].kept
+
+
+def test_make_dataset_on_quality_spec_yields_packed_batches(crawl, tmp_path):
+    clf, web, _ = crawl
+    tokenizer = train_tokenizer(embedded_documents()[:300], 1024, tmp_path, model_type="bpe")
+    batches = make_dataset(f"quality:{clf}=files:{web}", tokenizer, batch_size=4,
+                           row_length=32, seed=0)
+    for batch in batches.take(3).as_numpy_iterator():
+        assert {k: v.shape for k, v in batch.items()} == {
+            "token_ids": (4, 32), "segment_ids": (4, 32), "positions": (4, 32)}
+        assert (batch["segment_ids"] > 0).all()  # repeated training data: no padding
+
+
+def test_streamed_source_is_filtered_in_graph_the_same_way_in_every_order(crawl):
+    clf, _, _ = crawl
+    source = QualitySource(_Streamed(), clf)
+    assert source.kept is None and "filtered as it streams" in repr(source)
+    kept = _all(source)
+    curated = len(set(kept) & set(WEB_CURATED)) / len(WEB_CURATED)
+    spam = len(set(kept) & set(WEB_SPAM)) / len(WEB_SPAM)
+    assert curated > 0.5 and spam < 0.05, (curated, spam)
+    for seed in (1, 2):
+        streamed = _read(source.stream(seed=seed, shuffle_buffer=1000, repeat=False))
+        assert sorted(streamed) == sorted(_read(source.documents("train")))
+    tfds_source = parse_data_spec(f"quality:{clf}:3=tfds:imdb_reviews")
+    assert isinstance(tfds_source.source, TfdsSource) and tfds_source.alpha == 3.0
+
+
+def test_streamed_filter_keeps_documents_with_probability_2_minus_score_to_the_minus_alpha(
+        crawl):
+    clf, _, _ = crawl
+    kept = len(_all(QualitySource(_Streamed(), clf, alpha=1.0)))
+    p = (2 - QualityClassifier.load(clf).score(WEB_CURATED + WEB_SPAM)) ** -1.0  # [300]
+    assert abs(kept - p.sum()) < 4 * np.sqrt((p * (1 - p)).sum()), (kept, p.sum())
+
+
+@pytest.mark.parametrize("body, match", [
+    ("{clf}:0=files:{web}", "alpha=0: must be a finite number > 0"),
+    ("{clf}:-2=files:{web}", "alpha=-2: must be"),
+    ("{clf}:nan=files:{web}", "alpha=nan: must be"),
+    ("{clf}=mix:files:{web}=1", "cannot filter a mixture"),
+    ("{clf}", r"expected quality:CLASSIFIER_DIR\[:ALPHA\]=SPEC"),
+    ("=files:{web}", "expected quality:"),
+    ("{clf}=", "expected quality:"),
+    ("{clf}:1e6=files:{web}", "kept none of the 300 documents"),
+])
+def test_bad_quality_spec_is_a_value_error_naming_spec_and_problem(crawl, body, match):
+    clf, web, _ = crawl
+    spec = "quality:" + body.format(clf=clf, web=web)
+    with pytest.raises(ValueError, match=match) as error:
+        parse_data_spec(spec)
+    assert spec in str(error.value)
+
+
+def test_missing_classifier_is_an_error_before_the_source_is_read(tmp_path):
+    spec = f"quality:{tmp_path}/nowhere=files:{tmp_path}/no/*.jsonl"
+    with pytest.raises(FileNotFoundError, match="no quality classifier in .*quality_config.json"
+                       ) as error:
+        parse_data_spec(spec)
+    assert spec in str(error.value)
+    with pytest.raises(FileNotFoundError, match=r"ALPHA, after the last ':', must be a number"):
+        parse_data_spec(f"quality:{tmp_path}/clf:nine=embedded")

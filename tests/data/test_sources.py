@@ -215,7 +215,8 @@ def test_tfds_spec_takes_version_slice_split_and_nested_field():
 
 @pytest.mark.parametrize("spec", ["", "   ", "nope", "embedded:extra", "files:", "tfds:",
                                   "tfds:lm1b:train:text:more", "tfds:bad name",
-                                  "tfds:lm1b::text", "mix:", "mix:embedded"])
+                                  "tfds:lm1b::text", "mix:", "mix:embedded", "quality:",
+                                  "quality:/clf", "quality:=embedded", "quality:/clf="])
 def test_malformed_spec_is_a_value_error_naming_it(spec):
     with pytest.raises(ValueError, match=repr(spec) if spec.strip() else "empty"):
         parse_data_spec(spec)
