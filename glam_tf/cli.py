@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from glam_tf.params import count_parameters, format_count
@@ -140,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    # glam_tf's own INFO lines (e.g. what a quality filter kept) reach the user.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger("glam_tf").addHandler(handler)
+    logging.getLogger("glam_tf").setLevel(logging.INFO)
     try:
         return args.run(args)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as error:
