@@ -28,6 +28,7 @@ class TrainConfig:
     eval_every: int = 100
     eval_batches: int = 4
     dispatch: str = "gather"
+    optimizer: str = "adafactor"
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "seq_len", "checkpoint_every", "keep_checkpoints",
@@ -41,6 +42,8 @@ class TrainConfig:
             raise ConfigError("peak_learning_rate", self.peak_learning_rate, "must be > 0")
         if self.dispatch not in ("gather", "einsum"):
             raise ConfigError("dispatch", self.dispatch, "must be gather or einsum")
+        if self.optimizer not in ("adafactor", "adam"):
+            raise ConfigError("optimizer", self.optimizer, "must be adafactor or adam")
         if not self.data:
             raise ConfigError("data", self.data, "must name a data source")
 

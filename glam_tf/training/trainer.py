@@ -3,7 +3,8 @@
 A model directory holds:
   config.json        the GlamConfig       train.json      the TrainConfig
   tokenizer.model    the SentencePiece model the data was tokenized with
-  checkpoints/       model, optimizer, step, skipped-step count, data iterator
+  checkpoints/       model, optimizer, step, skipped-step count;
+                     checkpoints/data/ the input pipeline's position at the same steps
   tensorboard/       train/ and validation/ summaries
   metrics.jsonl      one line per logged step and per validation
 Re-running into a directory resumes from its latest checkpoint; a different
@@ -23,7 +24,7 @@ import tensorflow as tf
 from glam_tf.config import GlamConfig
 from glam_tf.model import GlamModel
 from glam_tf.training.loss import lm_loss
-from glam_tf.training.optimizer import Adafactor, GlamSchedule
+from glam_tf.training.optimizer import Adafactor, Adam, GlamSchedule
 from glam_tf.training.run_config import TrainConfig
 from glam_tf.training.summaries import ProgressBar, RunLog, progress_line
 
@@ -41,36 +42,71 @@ class Trainer:
     """
 
     def __init__(self, model_dir, config: GlamConfig, train_config: TrainConfig, datasets,
-                 tokenizer=None, log=print):
+                 tokenizer=None, log=print, sharding=None):
         self.model_dir = model_dir
         self.config = config
         self.train_config = train_config
         self.log = log
+        self.sharding = sharding  # a glam_tf.sharding.Sharding, or None for one device
         check_model_dir(model_dir, config, train_config)
         keras.utils.set_random_seed(train_config.seed)
         self.model = GlamModel(config, dispatch=train_config.dispatch)
-        self.optimizer = Adafactor(GlamSchedule(train_config.peak_learning_rate,
-                                                train_config.constant_steps,
-                                                train_config.warmup_steps))
+        # On a mesh the model is laid out before the optimizer is built: Keras
+        # keys its slots by the variables' backing objects.
+        layouts = sharding.shard_model(self.model) if sharding else None
+        self.optimizer = make_optimizer(train_config)
         self.optimizer.build(self.model.trainable_variables)
+        if sharding:
+            sharding.shard_optimizer(self.optimizer, layouts)
         train_data, validation_data = datasets(train_config, tokenizer)
         self.data = iter(train_data)
         self.validation_batches = list(validation_data.take(train_config.eval_batches))
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
-        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                         step=self.step, skipped=self.skipped, data=self.data)
+        counter = sharding.variable if sharding else tf.Variable
+        self.step = counter(tf.constant(0, tf.int64), trainable=False, name="step")
+        self.skipped = counter(tf.constant(0, tf.int64), trainable=False, name="skipped_steps")
+        # The input position is a checkpoint of its own: on a mesh the model's
+        # checkpoint holds only DTensors, and the iterator's state is not one.
+        # Both are saved at every checkpoint step, under the same number.
+        state = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                    step=self.step, skipped=self.skipped)
+        position = tf.train.Checkpoint(data=self.data)
+        directory = os.path.join(model_dir, "checkpoints")
         self.checkpoints = tf.train.CheckpointManager(
-            checkpoint, os.path.join(model_dir, "checkpoints"),
-            max_to_keep=train_config.keep_checkpoints)
+            state, directory, max_to_keep=train_config.keep_checkpoints)
+        self.data_checkpoints = tf.train.CheckpointManager(
+            position, os.path.join(directory, "data"), max_to_keep=train_config.keep_checkpoints)
         self.run_log = RunLog(model_dir)
         if self.checkpoints.latest_checkpoint:
-            checkpoint.restore(self.checkpoints.latest_checkpoint).assert_existing_objects_matched()
-            dropped = self.run_log.drop_steps_after(int(self.step))
-            self.log(f"Resuming {model_dir} from step {int(self.step)}"
+            state.restore(self.checkpoints.latest_checkpoint).assert_existing_objects_matched()
+            data_path = os.path.join(directory, "data",
+                                     os.path.basename(self.checkpoints.latest_checkpoint))
+            position.restore(data_path).assert_existing_objects_matched()
+            dropped = self.run_log.drop_steps_after(self.steps_done)
+            self.log(f"Resuming {model_dir} from step {self.steps_done}"
                      + (f" (redoing {dropped} logged steps after it)" if dropped else ""))
-        self._train_step = tf.function(self._step_fn)
-        self._eval_step = tf.function(lambda batch: lm_loss(self.model, batch, training=False)[1])
+        self._train_step = self._on_mesh(tf.function(self._step_fn))
+        self._eval_step = self._on_mesh(tf.function(
+            lambda batch: lm_loss(self.model, batch, training=False)[1]))
+
+    def _on_mesh(self, step):
+        """step(batch) on the mesh when sharded: batch laid out, results back on the host."""
+        if not self.sharding:
+            return step
+
+        def run(batch):
+            batch = self.sharding.shard_batch(batch)
+            with self.sharding.active():
+                result = step(batch)
+            return tf.nest.map_structure(self.sharding.to_host, result)
+        return run
+
+    @property
+    def steps_done(self) -> int:
+        return int(self.sharding.to_host(self.step) if self.sharding else self.step)
+
+    @property
+    def skipped_steps(self) -> int:
+        return int(self.sharding.to_host(self.skipped) if self.sharding else self.skipped)
 
     def _step_fn(self, batch):
         variables = self.model.trainable_variables
@@ -107,15 +143,15 @@ class Trainer:
         record = {}
         bar = ProgressBar(tc.steps)
         window_start, window_tokens = time.perf_counter(), 0.0
-        while int(self.step) < tc.steps:
+        while self.steps_done < tc.steps:
             parts, routing = self.train_step(next(self.data))
-            step = int(self.step)
+            step = self.steps_done
             window_tokens += float(parts["target_tokens"])
             speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
             bar.update(step, float(parts["loss"]), speed)
             if step % tc.log_every == 0 or step == tc.steps:
-                record = self.run_log.train_step(step, parts, self.optimizer.learning_rate,
-                                                 speed, int(self.skipped), routing)
+                record = self.run_log.train_step(step, parts, self._learning_rate(),
+                                                 speed, self.skipped_steps, routing)
                 bar.clear()
                 self.log(progress_line(record, tc.steps))
                 window_start, window_tokens = time.perf_counter(), 0.0
@@ -125,9 +161,24 @@ class Trainer:
                 bar.clear()
                 self.log(f"step {step}/{tc.steps}  validation cross-entropy {loss:.4f}")
             if step % tc.checkpoint_every == 0 or step == tc.steps:
+                self.data_checkpoints.save(checkpoint_number=step)
                 self.checkpoints.save(checkpoint_number=step)
         self.run_log.flush()
         return record
+
+
+    def _learning_rate(self) -> float:
+        iterations = self.optimizer.iterations.value
+        if self.sharding:
+            iterations = self.sharding.to_host(iterations)
+        return float(self.optimizer._learning_rate(iterations))
+
+
+def make_optimizer(train_config: TrainConfig):
+    """GLaM's Adafactor and schedule, or Adam (for comparison runs) on the same schedule."""
+    schedule = GlamSchedule(train_config.peak_learning_rate, train_config.constant_steps,
+                            train_config.warmup_steps)
+    return Adafactor(schedule) if train_config.optimizer == "adafactor" else Adam(schedule)
 
 
 def check_model_dir(model_dir, config, train_config) -> bool:

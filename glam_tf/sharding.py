@@ -1,0 +1,255 @@
+"""Expert-parallel sharding: Mesh-TensorFlow-style layouts on DTensor.
+
+The one module that knows about meshes and devices. Users write Mesh
+TensorFlow's syntax:
+  mesh    "batch:2,expert:4"                   mesh axis name : size
+  layout  "batch:batch,expert:expert,mlp:model" logical axis : mesh axis
+Weights carry logical axis names (`glam_tf.layers.dims`); a rule maps a
+logical axis to a mesh axis; a dimension no rule maps is replicated. The
+MoE layer's `dims.constrain` calls become `dtensor.relayout`s here, so its
+expert buffers move to their experts' devices (GShard's all-to-all) and back.
+
+Keras 3 has no DTensor support of its own on TensorFlow, so a built model's
+(and its optimizer's) variables get `dtensor.DVariable` backings holding the
+laid-out values; Keras code keeps working on them unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import tensorflow as tf
+from tensorflow.experimental import dtensor
+
+from glam_tf.layers import dims
+
+# Logical axis -> mesh axis, in Mesh TensorFlow's syntax. Rules naming a mesh
+# axis the mesh lacks are left out of the defaults (explicit rules must match).
+DEFAULT_LAYOUT = "batch:batch,expert:expert,mlp:model,heads:model,vocab:model"
+
+
+class ShardingError(ValueError):
+    """A mesh, a layout rule or a variable that cannot be laid out as asked."""
+
+
+def parse_mesh(spec: str) -> list:
+    """"batch:2,expert:4" -> [("batch", 2), ("expert", 4)]."""
+    dims_ = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, size = item.partition(":")
+        if not name.isidentifier() or not size.isdigit() or int(size) < 1:
+            raise ShardingError(f"mesh {spec!r}: {item!r} is not NAME:SIZE with SIZE >= 1")
+        if name in dict(dims_):
+            raise ShardingError(f"mesh {spec!r}: axis {name!r} appears twice")
+        dims_.append((name, int(size)))
+    if not dims_:
+        raise ShardingError(f"mesh {spec!r}: no axes")
+    return dims_
+
+
+def parse_layout(spec: str, mesh_axes, strict=True) -> dict:
+    """"expert:expert,mlp:model" -> {"expert": "expert", "mlp": "model"}.
+
+    strict: a rule naming a mesh axis not in `mesh_axes` is an error; else it
+    is dropped (how the defaults adapt to a mesh).
+    """
+    known = set(dims.LOGICAL_AXES) | set(dims.ACTIVATION_AXES)
+    rules = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        logical, _, mesh_axis = item.partition(":")
+        if logical not in known:
+            raise ShardingError(f"layout rule {item!r}: unknown logical axis {logical!r}; "
+                                f"known: {', '.join(sorted(known))}")
+        if logical in rules:
+            raise ShardingError(f"layout rule {item!r}: {logical!r} has a rule already")
+        if mesh_axis not in mesh_axes:
+            if strict:
+                raise ShardingError(f"layout rule {item!r}: mesh has no axis {mesh_axis!r} "
+                                    f"(mesh axes: {', '.join(mesh_axes)})")
+            continue
+        rules[logical] = mesh_axis
+    return rules
+
+
+def configure_virtual_devices(count: int, device_type: str = "CPU"):
+    """Splits the first physical device into `count` logical ones (before TF starts)."""
+    physical = tf.config.list_physical_devices(device_type)
+    if not physical:
+        raise ShardingError(f"no {device_type} device to split into {count} virtual devices")
+    try:
+        tf.config.set_logical_device_configuration(
+            physical[0], [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError as error:
+        have = len(tf.config.list_logical_devices(device_type))
+        if have != count:
+            raise ShardingError(f"--virtual_devices {count}: TensorFlow has started with {have} "
+                                f"{device_type} devices already; set it before any TF op") from error
+
+
+def make_mesh(mesh_spec: str, device_type: str = None, tpu: str = None) -> dtensor.Mesh:
+    """A DTensor mesh over this process's devices, the TPU's, or all clients' devices.
+
+    Multi-host: set DTENSOR_CLIENT_ID, DTENSOR_NUM_CLIENTS, DTENSOR_JOB_NAME and
+    DTENSOR_JOBS in every process; the mesh then spans every client's devices.
+    """
+    axes = parse_mesh(mesh_spec)
+    size = 1
+    for _, n in axes:
+        size *= n
+    if tpu is not None:
+        if tpu:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+            tf.config.experimental_connect_to_cluster(resolver)
+        dtensor.initialize_accelerator_system("TPU")
+        _check_size(mesh_spec, size, dtensor.num_global_devices("TPU"), "TPU")
+        return dtensor.create_tpu_mesh([n for n, _ in axes], [s for _, s in axes], "glam")
+    device_type = device_type or ("GPU" if tf.config.list_physical_devices("GPU") else "CPU")
+    if int(os.environ.get("DTENSOR_NUM_CLIENTS", "1")) > 1:
+        dtensor.initialize_accelerator_system(device_type)
+        _check_size(mesh_spec, size, dtensor.num_global_devices(device_type), device_type)
+        return dtensor.create_distributed_mesh(axes, device_type=device_type)
+    _check_size(mesh_spec, size, len(tf.config.list_logical_devices(device_type)), device_type)
+    return dtensor.create_mesh(axes, device_type=device_type)
+
+
+def _check_size(spec, size, devices, device_type):
+    if size != devices:
+        raise ShardingError(f"mesh {spec!r} has {size} devices but there are {devices} "
+                            f"{device_type} devices (use --virtual_devices on a CPU)")
+
+
+def layout_for(name, shape, axes, mesh, rules) -> dtensor.Layout:
+    """The layout of a tensor whose dimensions have logical `axes` (None: unsharded)."""
+    specs, used = [], set()
+    for dim, (size, axis) in enumerate(zip(shape, axes)):
+        mesh_axis = rules.get(axis) if axis else None
+        if mesh_axis is None or mesh_axis in used:
+            specs.append(dtensor.UNSHARDED)
+            continue
+        parts = mesh.dim_size(mesh_axis)
+        if size is not None and size % parts:
+            raise ShardingError(
+                f"{name} {list(shape)}: dimension {dim} ({axis}, size {size}) is not "
+                f"divisible by mesh axis {mesh_axis!r} of size {parts} (rule {axis}:{mesh_axis})")
+        specs.append(mesh_axis)
+        used.add(mesh_axis)
+    return dtensor.Layout(specs, mesh)
+
+
+class Sharding:
+    """A mesh and its rules: lays out variables, batches and MoE activations."""
+
+    def __init__(self, mesh: dtensor.Mesh, rules: dict, log=print):
+        self.mesh = mesh
+        self.rules = rules
+        self.log = log
+
+    def replicated(self, rank):
+        return dtensor.Layout.replicated(self.mesh, rank)
+
+    def _to_mesh(self, value, layout):
+        value = dtensor.copy_to_mesh(value, self.replicated(value.shape.rank))
+        return dtensor.relayout(value, layout)
+
+    def _back(self, variable, layout):
+        """Gives a Keras variable a DVariable backing with this layout."""
+        value = self._to_mesh(tf.convert_to_tensor(variable.value), layout)
+        variable._value = dtensor.DVariable(value, trainable=variable.trainable,
+                                            name=variable.name)
+
+    def shard_model(self, model) -> dict:
+        """Lays out every model variable by its logical axes; returns {path: layout}."""
+        layouts, unmatched = {}, []
+        for variable in model.variables:
+            axes = dims.logical_axes(variable)
+            if axes is None:
+                axes = (None,) * len(variable.shape)
+                unmatched.append(variable.path)
+            layout = layout_for(variable.path, tuple(variable.shape), axes, self.mesh,
+                                self.rules)
+            self._back(variable, layout)
+            layouts[variable.path] = layout
+        width = max(len(path) for path in layouts)
+        self.log(f"Mesh {dict(zip(self.mesh.dim_names, self.mesh.shape()))}, rules "
+                 + ",".join(f"{k}:{v}" for k, v in self.rules.items()))
+        for path, layout in layouts.items():
+            self.log(f"  {path:<{width}}  {layout.sharding_specs}")
+        if unmatched:
+            self.log("Replicated (no logical axes): " + ", ".join(unmatched))
+        return layouts
+
+    def shard_optimizer(self, optimizer, model_layouts: dict):
+        """Lays out optimizer slots like their weights; other variables replicated."""
+        placed = set()
+        for index, weight in enumerate(optimizer._trainable_variables):
+            specs = model_layouts[weight.path].sharding_specs
+            for slot, slot_specs in _slots(optimizer, index, specs):
+                self._back(slot, dtensor.Layout(slot_specs, self.mesh))
+                placed.add(id(slot))
+        for variable in optimizer.variables:
+            if id(variable) not in placed:
+                self._back(variable, self.replicated(len(variable.shape)))
+
+    def variable(self, value, trainable=False, name=None):
+        """A replicated DVariable (counters and the like)."""
+        value = tf.convert_to_tensor(value)
+        return dtensor.DVariable(self._to_mesh(value, self.replicated(value.shape.rank)),
+                                 trainable=trainable, name=name)
+
+    @staticmethod
+    def to_host(value):
+        """The full value of a DTensor or DVariable as a plain tensor."""
+        if isinstance(value, tf.Variable):
+            value = value.read_value()
+        return unpack_to_host(value)
+
+    def shard_batch(self, batch):
+        """Lays out a dict of [B, ...] host tensors along the mesh's batch axis."""
+        out = {}
+        for key, value in batch.items():
+            value = tf.convert_to_tensor(value)
+            axes = (dims.BATCH,) + (None,) * (value.shape.rank - 1)
+            out[key] = self._to_mesh(value, layout_for(key, value.shape, axes, self.mesh,
+                                                       self.rules))
+        return out
+
+    @contextlib.contextmanager
+    def active(self):
+        """Runs the model on the mesh: default mesh and MoE relayouts on."""
+        def relayout(x, axes):
+            return dtensor.relayout(x, layout_for("activation", x.shape, axes, self.mesh,
+                                                  self.rules))
+        previous, dims._layout_hook = dims._layout_hook, relayout
+        try:
+            with dtensor.default_mesh(self.mesh):
+                yield
+        finally:
+            dims._layout_hook = previous
+
+
+def _slots(optimizer, index, specs):
+    """(slot variable, its sharding specs) of the weight at `index`.
+
+    Our Adafactor keeps factored rows (the weight's dims but the last) and
+    columns (all but the second last); Keras' optimizers keep slots shaped
+    like the weight in lists indexed like the trainable variables.
+    """
+    row, col, full = (getattr(optimizer, name, None) for name in ("_row", "_col", "_full"))
+    if row is not None:
+        if full[index] is not None:
+            return [(full[index], specs)]
+        return [(row[index], specs[:-1]), (col[index], specs[:-2] + specs[-1:])]
+    slots = []
+    for name in ("_momentums", "_velocities", "_velocity_hats", "_accumulators"):
+        values = getattr(optimizer, name, None)
+        if values and values[index] is not None:
+            slots.append((values[index], specs))
+    return slots
+
+
+def unpack_to_host(value):
+    """The full value of a DTensor as a plain tensor (for checks and export)."""
+    layout = dtensor.fetch_layout(value)
+    return dtensor.unpack(dtensor.relayout(value, dtensor.Layout.replicated(
+        layout.mesh, layout.rank)))[0]
