@@ -10,6 +10,9 @@ from glam_tf.params import count_parameters, format_count
 from glam_tf.presets import PAPER_NAMES, PRESETS
 
 
+_DEFAULT_LAYOUT = "batch:batch,expert:expert,mlp:model,heads:model,vocab:model"
+
+
 def presets_table() -> str:
     """Every preset as a fixed-width table, with the paper's counts beside ours."""
     header = ("preset", "paper", "layers", "d_model", "d_ff", "heads", "experts",
@@ -39,18 +42,36 @@ def _config_from_args(args):
     return get_preset(args.preset).override(args.set or [])
 
 
+def _sharding_from_args(args):
+    """A Sharding for --mesh/--tpu (None without them); virtual devices first."""
+    from glam_tf import sharding
+
+    if args.virtual_devices:
+        sharding.configure_virtual_devices(args.virtual_devices)
+    if not (args.mesh or args.tpu is not None):
+        if args.layout:
+            raise ValueError("--layout needs --mesh")
+        return None
+    mesh = sharding.make_mesh(args.mesh or "batch:1", tpu=args.tpu)
+    rules = (sharding.parse_layout(args.layout, mesh.dim_names) if args.layout else
+             sharding.parse_layout(sharding.DEFAULT_LAYOUT, mesh.dim_names, strict=False))
+    return sharding.Sharding(mesh, rules)
+
+
 def _train(args) -> int:
     from glam_tf.training.command import run_train
     from glam_tf.training.run_config import TrainConfig
 
+    mesh_sharding = _sharding_from_args(args)
     config = _config_from_args(args)
     train_config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len or config.max_seq_len,
         data=args.data, seed=args.seed, peak_learning_rate=args.learning_rate,
         constant_steps=args.constant_steps, warmup_steps=args.warmup_steps,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-        eval_every=args.eval_every, dispatch=args.dispatch)
-    run_train(args.model_dir, config, train_config, tokenizer_path=args.tokenizer)
+        eval_every=args.eval_every, dispatch=args.dispatch, optimizer=args.optimizer)
+    run_train(args.model_dir, config, train_config, tokenizer_path=args.tokenizer,
+              sharding=mesh_sharding)
     return 0
 
 
@@ -111,7 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint_every", type=int, default=100)
     train.add_argument("--log_every", type=int, default=10)
     train.add_argument("--eval_every", type=int, default=100)
-    train.add_argument("--dispatch", choices=("gather", "einsum"), default="gather")
+    train.add_argument("--dispatch", choices=("auto", "gather", "einsum"), default="auto",
+                       help="MoE dispatch: auto = gather on one device, einsum on a mesh")
+    train.add_argument("--optimizer", choices=("adafactor", "adam"), default="adafactor")
+    train.add_argument("--mesh", help="DTensor mesh, e.g. batch:2,expert:4 (docs/sharding.md)")
+    train.add_argument("--layout", help="logical:mesh axis rules, e.g. "
+                                        "batch:batch,expert:expert,mlp:model "
+                                        f"(default: {_DEFAULT_LAYOUT} where the mesh has the axis)")
+    train.add_argument("--virtual_devices", type=int, default=0,
+                       help="split the CPU into N logical devices (development and tests)")
+    train.add_argument("--tpu", nargs="?", const="", default=None,
+                       help="run on a Cloud TPU (name or address; empty on a TPU VM)")
     train.set_defaults(run=_train)
 
     tokenizer = commands.add_parser("tokenizer", help="SentencePiece tokenizers")
@@ -149,6 +180,7 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError) as error:
+        # (ShardingError, ConfigError, DataError and ModelDirError are ValueErrors.)
         # Bad input: say what is wrong and where, without a traceback.
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"glam {args.command}: error: {message}", file=sys.stderr)

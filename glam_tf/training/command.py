@@ -42,7 +42,7 @@ def prepare_tokenizer(model_dir, config: GlamConfig, source, tokenizer_path=None
 
 
 def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenizer_path=None,
-              log=print) -> dict:
+              log=print, sharding=None) -> dict:
     from glam_tf.data import make_dataset, parse_data_spec
     from glam_tf.training.trainer import Trainer, check_model_dir
 
@@ -55,8 +55,9 @@ def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenize
                                           seed=tc.seed, split=split)
         return make("train"), make("validation")
 
-    trainer = Trainer(model_dir, config, train_config, datasets, tokenizer=tokenizer, log=log)
+    trainer = Trainer(model_dir, config, train_config, datasets, tokenizer=tokenizer, log=log,
+                      sharding=sharding)
     record = trainer.train()
-    log(f"Done: {int(trainer.step)} steps in {model_dir} "
+    log(f"Done: {trainer.steps_done} steps in {model_dir} "
         f"(checkpoints/, tensorboard/, metrics.jsonl, tokenizer.model)")
     return record

@@ -27,7 +27,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 100
     eval_batches: int = 4
-    dispatch: str = "gather"
+    dispatch: str = "auto"  # gather on one device, einsum on a mesh
     optimizer: str = "adafactor"
 
     def __post_init__(self):
@@ -40,8 +40,8 @@ class TrainConfig:
             raise ConfigError("warmup_steps", self.warmup_steps, "must be an integer >= 0")
         if not self.peak_learning_rate > 0:
             raise ConfigError("peak_learning_rate", self.peak_learning_rate, "must be > 0")
-        if self.dispatch not in ("gather", "einsum"):
-            raise ConfigError("dispatch", self.dispatch, "must be gather or einsum")
+        if self.dispatch not in ("auto", "gather", "einsum"):
+            raise ConfigError("dispatch", self.dispatch, "must be auto, gather or einsum")
         if self.optimizer not in ("adafactor", "adam"):
             raise ConfigError("optimizer", self.optimizer, "must be adafactor or adam")
         if not self.data:

@@ -50,7 +50,7 @@ class Trainer:
         self.sharding = sharding  # a glam_tf.sharding.Sharding, or None for one device
         check_model_dir(model_dir, config, train_config)
         keras.utils.set_random_seed(train_config.seed)
-        self.model = GlamModel(config, dispatch=train_config.dispatch)
+        self.model = GlamModel(config, dispatch=_dispatch(train_config.dispatch, sharding))
         # On a mesh the model is laid out before the optimizer is built: Keras
         # keys its slots by the variables' backing objects.
         layouts = sharding.shard_model(self.model) if sharding else None
@@ -172,6 +172,16 @@ class Trainer:
         if self.sharding:
             iterations = self.sharding.to_host(iterations)
         return float(self.optimizer._learning_rate(iterations))
+
+
+def _dispatch(choice, sharding):
+    """einsum on a mesh (GShard's form: DTensor cannot lay out the gathers'
+    backward pass), gather on one device (the fast one there)."""
+    if choice == "gather" and sharding:
+        raise ValueError("dispatch=gather does not run on a DTensor mesh: use einsum or auto")
+    if choice == "auto":
+        return "einsum" if sharding else "gather"
+    return choice
 
 
 def make_optimizer(train_config: TrainConfig):

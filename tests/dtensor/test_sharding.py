@@ -17,7 +17,7 @@ from glam_tf.training.trainer import Trainer
 
 CONFIG = dataclasses.replace(PRESETS["glam_tiny"], vocab_size=512, group_size=64)
 RUN = TrainConfig(steps=3, batch_size=8, seq_len=32, log_every=1, eval_every=3,
-                  checkpoint_every=3, eval_batches=1, dispatch="einsum")
+                  checkpoint_every=3, eval_batches=1)
 
 
 def _sharding(mesh="batch:2,expert:4", layout=sharding.DEFAULT_LAYOUT, strict=False):

@@ -64,3 +64,22 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, tokenizer):
                     "--set", "vocab_size=512")
     output, _ = missing.communicate(timeout=300)
     assert missing.returncode == 2 and "nothing-*.txt" in output and "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_glam_train_on_a_virtual_mesh_logs_the_layout_of_every_weight(tmp_path, tokenizer):
+    run = _glam("train", "--preset", "glam_tiny", "--virtual_devices", "8", "--mesh",
+                "batch:2,expert:4", "--steps", "5", "--batch_size", "4", "--seq_len", "32",
+                "--model_dir", str(tmp_path / "run"), "--tokenizer", tokenizer,
+                "--set", "vocab_size=512", "--set", "group_size=64")
+    output, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, output
+    assert "Mesh {'batch': 2, 'expert': 4}" in output
+    assert "block_1/moe/wi_0" in output and "['expert', 'unsharded', 'unsharded']" in output
+    assert "step 5/5" in output and "Done: 5 steps" in output
+
+    too_big = _glam("train", "--virtual_devices", "8", "--mesh", "batch:4,expert:4",
+                    "--steps", "1", "--model_dir", str(tmp_path / "other"))
+    output, _ = too_big.communicate(timeout=300)
+    assert too_big.returncode == 2 and "Traceback" not in output
+    assert "mesh 'batch:4,expert:4' has 16 devices but there are 8 CPU devices" in output
