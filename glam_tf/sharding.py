@@ -149,8 +149,22 @@ class Sharding:
         return dtensor.Layout.replicated(self.mesh, rank)
 
     def _to_mesh(self, value, layout):
-        value = dtensor.copy_to_mesh(value, self.replicated(value.shape.rank))
-        return dtensor.relayout(value, layout)
+        """A host value (the same in every client) as a DTensor with `layout`:
+        each local device gets its slice, so this works across clients too."""
+        value = tf.convert_to_tensor(value)
+        if dtensor.is_dtensor(value):
+            return dtensor.relayout(value, layout)
+        pieces = []
+        for location in self.mesh.local_device_locations():
+            index = []
+            for dim, spec in enumerate(layout.sharding_specs):
+                if spec == dtensor.UNSHARDED:
+                    index.append(slice(None))
+                else:
+                    size = value.shape[dim] // self.mesh.dim_size(spec)
+                    index.append(slice(location[spec] * size, (location[spec] + 1) * size))
+            pieces.append(value[tuple(index)])
+        return dtensor.pack(pieces, layout)
 
     def _back(self, variable, layout):
         """Gives a Keras variable a DVariable backing with this layout."""

@@ -190,3 +190,41 @@ def test_sharded_checkpoint_restores_into_an_unsharded_model_and_back(tmp_path):
     assert resharded.steps_done == 4
     for a, b in zip(_host_weights(resharded.model, resharded.sharding), after):
         np.testing.assert_array_equal(a, b)
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_processes_on_loopback_form_one_mesh_and_train_like_one_process(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    worker = os.path.join(os.path.dirname(__file__), "multi_client_worker.py")
+    ports = ",".join(map(str, _free_ports(2)))
+    runs = [subprocess.Popen([sys.executable, worker, str(i), ports, str(tmp_path / f"client{i}")],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for i in range(2)]
+    outputs = [run.communicate(timeout=900)[0] for run in runs]
+    for i, (run, output) in enumerate(zip(runs, outputs)):
+        assert run.returncode == 0, f"client {i}:\n{output[-4000:]}"
+        assert f"client {i} done at step 3" in output
+
+    single = Trainer(str(tmp_path / "single"), CONFIG, RUN, _random_rows, log=lambda _: None,
+                     sharding=_sharding())
+    _decisive_router(single)
+    single.train()
+    losses = lambda d: [r["loss"] for r in _metrics(d) if "loss" in r]
+    expected = losses(tmp_path / "single")
+    for i in range(2):
+        np.testing.assert_allclose(losses(tmp_path / f"client{i}"), expected, rtol=1e-5)
