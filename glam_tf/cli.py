@@ -13,17 +13,28 @@ from glam_tf.presets import PAPER_NAMES, PRESETS
 _DEFAULT_LAYOUT = "batch:batch,expert:expert,mlp:model,heads:model,vocab:model"
 
 
-def presets_table() -> str:
-    """Every preset as a fixed-width table, with the paper's counts beside ours."""
+def presets_table(mesh=None, layout=None) -> str:
+    """Every preset as a fixed-width table, with the paper's counts beside ours.
+
+    With a mesh, a column gives each device's GiB of weights, gradients and
+    Adafactor state under that mesh and layout.
+    """
     header = ("preset", "paper", "layers", "d_model", "d_ff", "heads", "experts",
               "total", "activated", "paper total", "paper activated")
+    if mesh:
+        from glam_tf import sharding
+        header += ("GiB/device",)
     rows = [header]
     for name, c in PRESETS.items():
         count = count_parameters(c)
         paper, paper_total, paper_activated = PAPER_NAMES.get(name, ("-", "-", "-"))
-        rows.append((name, paper, str(c.num_layers), str(c.d_model), str(c.d_ff),
-                     str(c.num_heads), str(c.num_experts or "-"), format_count(count.total),
-                     format_count(count.activated), paper_total, paper_activated))
+        row = (name, paper, str(c.num_layers), str(c.d_model), str(c.d_ff),
+               str(c.num_heads), str(c.num_experts or "-"), format_count(count.total),
+               format_count(count.activated), paper_total, paper_activated)
+        if mesh:
+            memory = sharding.memory_per_device(c, mesh, layout or sharding.DEFAULT_LAYOUT)
+            row += (f"{memory['total'] / 2 ** 30:.1f}",)
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -31,7 +42,7 @@ def presets_table() -> str:
 
 
 def _presets(args) -> int:
-    print(presets_table())
+    print(presets_table(args.mesh, args.layout))
     print("\nCounts include the token embedding (256K vocabulary, tied with the softmax);"
           "\nsee docs/parameters.md for how they compare with the paper's.")
     return 0
@@ -42,7 +53,7 @@ def _config_from_args(args):
     return get_preset(args.preset).override(args.set or [])
 
 
-def _sharding_from_args(args):
+def _sharding_from_args(args, config):
     """A Sharding for --mesh/--tpu (None without them); virtual devices first."""
     from glam_tf import sharding
 
@@ -52,7 +63,7 @@ def _sharding_from_args(args):
         if args.layout:
             raise ValueError("--layout needs --mesh")
         return None
-    mesh = sharding.make_mesh(args.mesh or "batch:1", tpu=args.tpu)
+    mesh = sharding.make_mesh(args.mesh or "auto", tpu=args.tpu, config=config)
     rules = (sharding.parse_layout(args.layout, mesh.dim_names) if args.layout else
              sharding.parse_layout(sharding.DEFAULT_LAYOUT, mesh.dim_names, strict=False))
     return sharding.Sharding(mesh, rules)
@@ -62,8 +73,8 @@ def _train(args) -> int:
     from glam_tf.training.command import run_train
     from glam_tf.training.run_config import TrainConfig
 
-    mesh_sharding = _sharding_from_args(args)
     config = _config_from_args(args)
+    mesh_sharding = _sharding_from_args(args, config)
     train_config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len or config.max_seq_len,
         data=args.data, seed=args.seed, peak_learning_rate=args.learning_rate,
@@ -110,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     presets = commands.add_parser("presets", help="list the model presets and their sizes")
+    presets.add_argument("--mesh", help="add each device's memory on this mesh, "
+                                        "e.g. batch:1,expert:64,model:16")
+    presets.add_argument("--layout", help="layout rules for --mesh (default: the standard ones)")
     presets.set_defaults(run=_presets)
 
     train = commands.add_parser("train", help="train a model (resumes in an existing model dir)")
@@ -135,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dispatch", choices=("auto", "gather", "einsum"), default="auto",
                        help="MoE dispatch: auto = gather on one device, einsum on a mesh")
     train.add_argument("--optimizer", choices=("adafactor", "adam"), default="adafactor")
-    train.add_argument("--mesh", help="DTensor mesh, e.g. batch:2,expert:4 (docs/sharding.md)")
+    train.add_argument("--mesh", help="DTensor mesh, e.g. batch:2,expert:4, or auto: experts "
+                                      "over as many devices as divide them (docs/sharding.md)")
     train.add_argument("--layout", help="logical:mesh axis rules, e.g. "
                                         "batch:batch,expert:expert,mlp:model "
                                         f"(default: {_DEFAULT_LAYOUT} where the mesh has the axis)")

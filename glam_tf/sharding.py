@@ -87,29 +87,37 @@ def configure_virtual_devices(count: int, device_type: str = "CPU"):
                                 f"{device_type} devices already; set it before any TF op") from error
 
 
-def make_mesh(mesh_spec: str, device_type: str = None, tpu: str = None) -> dtensor.Mesh:
+def make_mesh(mesh_spec: str, device_type: str = None, tpu: str = None,
+              config=None) -> dtensor.Mesh:
     """A DTensor mesh over this process's devices, the TPU's, or all clients' devices.
 
-    Multi-host: set DTENSOR_CLIENT_ID, DTENSOR_NUM_CLIENTS, DTENSOR_JOB_NAME and
+    `mesh_spec` "auto" takes `default_mesh(config, device count)`. Multi-host:
+    set DTENSOR_CLIENT_ID, DTENSOR_NUM_CLIENTS, DTENSOR_JOB_NAME and
     DTENSOR_JOBS in every process; the mesh then spans every client's devices.
     """
-    axes = parse_mesh(mesh_spec)
-    size = 1
-    for _, n in axes:
-        size *= n
+    multi_client = int(os.environ.get("DTENSOR_NUM_CLIENTS", "1")) > 1
     if tpu is not None:
         if tpu:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
             tf.config.experimental_connect_to_cluster(resolver)
+        device_type = "TPU"
         dtensor.initialize_accelerator_system("TPU")
-        _check_size(mesh_spec, size, dtensor.num_global_devices("TPU"), "TPU")
+    else:
+        device_type = device_type or ("GPU" if tf.config.list_physical_devices("GPU") else "CPU")
+        if multi_client:
+            dtensor.initialize_accelerator_system(device_type)
+    devices = (dtensor.num_global_devices(device_type) if tpu is not None or multi_client
+               else len(tf.config.list_logical_devices(device_type)))
+    if mesh_spec == "auto":
+        if config is None:
+            raise ShardingError("mesh 'auto' needs the model config")
+        mesh_spec = default_mesh(config, devices)
+    axes = parse_mesh(mesh_spec)
+    _check_size(mesh_spec, math_prod(size for _, size in axes), devices, device_type)
+    if tpu is not None:
         return dtensor.create_tpu_mesh([n for n, _ in axes], [s for _, s in axes], "glam")
-    device_type = device_type or ("GPU" if tf.config.list_physical_devices("GPU") else "CPU")
-    if int(os.environ.get("DTENSOR_NUM_CLIENTS", "1")) > 1:
-        dtensor.initialize_accelerator_system(device_type)
-        _check_size(mesh_spec, size, dtensor.num_global_devices(device_type), device_type)
+    if multi_client:
         return dtensor.create_distributed_mesh(axes, device_type=device_type)
-    _check_size(mesh_spec, size, len(tf.config.list_logical_devices(device_type)), device_type)
     return dtensor.create_mesh(axes, device_type=device_type)
 
 
@@ -267,3 +275,53 @@ def unpack_to_host(value):
     layout = dtensor.fetch_layout(value)
     return dtensor.unpack(dtensor.relayout(value, dtensor.Layout.replicated(
         layout.mesh, layout.rank)))[0]
+
+
+def default_mesh(config, num_devices: int) -> str:
+    """A mesh for `num_devices`: experts spread as far as they divide, the rest batch."""
+    import math
+
+    experts = math.gcd(config.num_experts, num_devices) if config.is_moe else 1
+    axes = [("batch", num_devices // experts)] + ([("expert", experts)] if experts > 1 else [])
+    return ",".join(f"{name}:{size}" for name, size in axes)
+
+
+def memory_per_device(config, mesh_spec: str, layout: str = DEFAULT_LAYOUT,
+                      optimizer: str = "adafactor") -> dict:
+    """Bytes of float32 weights, gradients and optimizer state on each device.
+
+    Computed from the config alone (no model is built), with the layout rules
+    as `--layout` applies them (defaults keep only rules the mesh has axes
+    for). Activations are not included: they scale with the batch.
+    """
+    from glam_tf.params import weight_specs
+
+    mesh = dict(parse_mesh(mesh_spec))
+    rules = parse_layout(layout, tuple(mesh), strict=layout != DEFAULT_LAYOUT)
+    weights = slots = 0
+    for spec in weight_specs(config):
+        parts, used = [], set()
+        for size, axis in zip(spec.shape, spec.axes):
+            mesh_axis = rules.get(axis)
+            share = 1
+            if mesh_axis and mesh_axis not in used and size % mesh[mesh_axis] == 0:
+                share = mesh[mesh_axis]
+                used.add(mesh_axis)
+            parts.append(size // share)
+        local = math_prod(parts)
+        weights += local
+        if optimizer == "adam":
+            slots += 2 * local
+        elif len(parts) >= 2:  # Adafactor: factored rows and columns
+            slots += math_prod(parts[:-1]) + math_prod(parts[:-2] + parts[-1:])
+        else:
+            slots += local
+    return {"weights": 4 * weights, "gradients": 4 * weights, "optimizer": 4 * slots,
+            "total": 4 * (2 * weights + slots)}
+
+
+def math_prod(values):
+    result = 1
+    for v in values:
+        result *= v
+    return result

@@ -165,3 +165,17 @@ def test_train_step_in_tf_function_reduces_loss_on_a_fixed_batch():
 
     losses = [float(step()) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("change", [dict(), dict(tie_embeddings=False),
+                                    dict(expert_activation="gated_gelu"), dict(num_experts=0)])
+def test_weight_specs_list_exactly_the_built_weights_with_their_axes(change):
+    from glam_tf.params import weight_specs
+
+    config = dataclasses.replace(SMALL, **change)
+    model = GlamModel(config)
+    built = [(w.path.split("/", 1)[1] if w.path.startswith(model.name + "/") else w.path,
+              tuple(w.shape), dims.logical_axes(w)) for w in model.weights
+             if dims.logical_axes(w) is not None]
+    listed = [(s.path, s.shape, s.axes) for s in weight_specs(config)]
+    assert sorted(built) == sorted(listed)

@@ -228,3 +228,16 @@ def test_two_processes_on_loopback_form_one_mesh_and_train_like_one_process(tmp_
     expected = losses(tmp_path / "single")
     for i in range(2):
         np.testing.assert_allclose(losses(tmp_path / f"client{i}"), expected, rtol=1e-5)
+
+
+def test_planned_memory_per_device_equals_the_shards_each_device_holds(tmp_path):
+    mesh_sharding = _sharding()
+    trainer = Trainer(str(tmp_path), CONFIG, RUN, _random_rows, log=lambda _: None,
+                      sharding=mesh_sharding)
+    local = lambda v: int(np.prod(dtensor.unpack(v.value.read_value())[0].shape))
+    weights = sum(local(v) for v in trainer.model.variables if dims.logical_axes(v))
+    slots = sum(local(v) for v in trainer.optimizer.variables
+                if v.path not in (trainer.optimizer.iterations.path,))
+    planned = sharding.memory_per_device(CONFIG, "batch:2,expert:4")
+    assert planned["weights"] == 4 * weights
+    assert planned["optimizer"] == 4 * slots
