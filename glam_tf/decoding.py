@@ -59,11 +59,12 @@ def generate(model, prompt_ids, prompt_mask, max_new_tokens, *, temperature=0.0,
 
     def step(t, logits, cache, tokens, done, scores):
         log_probs = tf.nn.log_softmax(logits)
-        sampled = tf.random.stateless_categorical(
-            _filter_logits(logits, temperature, top_k, top_p), 1,
-            seed=tf.stack([seed[0], seed[1] + t]), dtype=tf.int32)[:, 0]
-        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        token = tf.where(temperature > 0, sampled, greedy)
+        token = tf.cond(
+            temperature > 0,
+            lambda: tf.random.stateless_categorical(
+                _filter_logits(logits, temperature, top_k, top_p), 1,
+                seed=tf.stack([seed[0], seed[1] + t]), dtype=tf.int32)[:, 0],
+            lambda: tf.argmax(logits, axis=-1, output_type=tf.int32))
         token = tf.where(done, 0, token)
         scores += tf.where(done, 0.0, tf.gather(log_probs, token, batch_dims=1))
         tokens = tf.tensor_scatter_nd_update(
