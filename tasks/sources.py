@@ -1,0 +1,232 @@
+"""Where a task's raw examples come from: TFDS, JSONL files, or a Python function.
+
+Every source yields plain Python examples: dicts of str, int, float, bool,
+lists and nested dicts (TFDS bytes are decoded as UTF-8, numpy values become
+Python values). `located(split)` also gives where each example comes from
+("data.jsonl:12", "tfds super_glue/boolq:1.0.2[validation] #3") so that errors
+can name it.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+import os
+from typing import Callable, Iterable, Iterator, Mapping, Optional, Union
+
+
+class TaskDataError(ValueError):
+    """Task data that is missing or malformed; names where (file:line) and which field."""
+
+    def __init__(self, message: str, *, location: Optional[str] = None,
+                 field: Optional[str] = None):
+        self.message, self.location, self.field = message, location, field
+        parts = [location] if location else []
+        if field is not None:
+            parts.append(f"field {field!r}")
+        super().__init__(": ".join(parts + [message]))
+
+    def at(self, location: str) -> "TaskDataError":
+        """This error with `location` filled in (kept when already set)."""
+        return TaskDataError(self.message, location=self.location or location, field=self.field)
+
+
+def to_python(value):
+    """numpy / bytes values (as from `tfds.as_numpy`) -> plain Python values."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, dict):
+        return {k: to_python(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_python(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return to_python(value.tolist())
+    return value
+
+
+def _split_pairs(value, owner: str) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, Mapping):
+        value = tuple(value.items())
+    pairs = tuple(tuple(p) for p in value)
+    for p in pairs:
+        if len(p) != 2 or not all(isinstance(s, str) and s for s in p):
+            raise TaskDataError(f"{owner}: split mapping entries must be "
+                                f"(name, target) strings, not {p!r}", field="splits")
+    return pairs
+
+
+class Source(abc.ABC):
+    """Raw examples of a task, by split."""
+
+    @abc.abstractmethod
+    def located(self, split: str) -> Iterator[tuple[str, dict]]:
+        """(location, example) of every example of `split`, in order."""
+
+    @abc.abstractmethod
+    def describe(self, split: Optional[str] = None) -> str:
+        """A short human-readable name of the data (of `split`)."""
+
+    def examples(self, split: str) -> Iterator[dict]:
+        """Every example of `split`, in order."""
+        return (example for _, example in self.located(split))
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSource(Source):
+    """A TensorFlow Datasets dataset that is already prepared on disk; never downloads.
+
+    Attributes:
+      name: `name[/config]:version`, e.g. "super_glue/boolq:1.0.2".
+      splits: task split name -> TFDS split (e.g. {"validation": "dev"});
+        a split not listed is passed to TFDS unchanged. Stored as pairs.
+      data_dir: TFDS data directory; None: TFDS's default (`TFDS_DATA_DIR`
+        or ~/tensorflow_datasets).
+      manual_instructions: how to provide the data of a dataset TFDS cannot
+        download itself; shown when the data is missing.
+    """
+
+    name: str
+    splits: tuple[tuple[str, str], ...] = ()
+    data_dir: Optional[str] = None
+    manual_instructions: Optional[str] = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TaskDataError(f"TfdsSource.name must be a TFDS name, not {self.name!r}",
+                                field="name")
+        object.__setattr__(self, "splits", _split_pairs(self.splits, f"TfdsSource {self.name}"))
+
+    def tfds_split(self, split: str) -> str:
+        return dict(self.splits).get(split, split)
+
+    def describe(self, split: Optional[str] = None) -> str:
+        return f"tfds {self.name}" + ("" if split is None else f"[{self.tfds_split(split)}]")
+
+    def located(self, split: str) -> Iterator[tuple[str, dict]]:
+        import tensorflow_datasets as tfds  # heavy: imported on first use only
+
+        where = self.describe(split)
+        try:
+            dataset = tfds.load(self.name, split=self.tfds_split(split), data_dir=self.data_dir,
+                                download=False, shuffle_files=False)
+        except AssertionError as e:  # TFDS: "could not find data in ..."
+            raise TaskDataError(self._missing_message(str(e)), location=where) from None
+        except tfds.core.DatasetNotFoundError:
+            raise TaskDataError(f"TFDS has no dataset {self.name!r} (tensorflow-datasets "
+                                f"{tfds.__version__})", location=where) from None
+        for index, example in enumerate(tfds.as_numpy(dataset)):
+            yield f"{where} #{index}", to_python(example)
+
+    def _missing_message(self, detail: str) -> str:
+        base = self.name.split(":")[0]
+        if self.manual_instructions:
+            how = self.manual_instructions
+        else:
+            how = (f"prepare it once with `tfds build {base}` (this downloads), or "
+                   f"`TfdsSource.prepare()`; loading never downloads")
+        return f"the dataset is not prepared on disk ({detail.strip()}). {how}"
+
+    def prepare(self, manual_dir: Optional[str] = None) -> None:
+        """Downloads (or reads from `manual_dir`) and prepares the dataset on disk.
+
+        The one method of this package that may download; evaluation and
+        tests never call it on a dataset that needs the network.
+        """
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(self.name, data_dir=self.data_dir)
+        config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+        try:
+            builder.download_and_prepare(download_config=config)
+        except (AssertionError, FileNotFoundError) as e:
+            if not self.manual_instructions:
+                raise
+            raise TaskDataError(f"cannot prepare from manual_dir={manual_dir!r} ({e}). "
+                                f"{self.manual_instructions}",
+                                location=self.describe()) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class JsonlSource(Source):
+    """Examples in JSON Lines files: one JSON object per line, blank lines skipped.
+
+    Attributes:
+      path: either one file whose examples each name their split in the
+        `split_field` field, or a mapping split name -> file (one file per
+        split; stored as pairs).
+      split_field: the field naming an example's split (one-file form).
+    """
+
+    path: Union[str, tuple[tuple[str, str], ...]]
+    split_field: str = "split"
+
+    def __post_init__(self):
+        if not isinstance(self.path, str):
+            object.__setattr__(self, "path", _split_pairs(self.path, "JsonlSource"))
+        elif not self.path:
+            raise TaskDataError("JsonlSource.path is empty", field="path")
+
+    def describe(self, split: Optional[str] = None) -> str:
+        if isinstance(self.path, str):
+            return self.path if split is None else f"{self.path} ({self.split_field}={split!r})"
+        files = dict(self.path)
+        return files.get(split, ", ".join(files.values()))
+
+    def located(self, split: str) -> Iterator[tuple[str, dict]]:
+        if isinstance(self.path, str):
+            for location, example in _read_jsonl(self.path):
+                if self.split_field not in example:
+                    raise TaskDataError("the example does not name its split",
+                                        location=location, field=self.split_field)
+                if example[self.split_field] == split:
+                    yield location, example
+            return
+        files = dict(self.path)
+        if split not in files:
+            raise TaskDataError(f"no file for split {split!r}; files are given for "
+                                f"{', '.join(files)}", location=self.describe())
+        yield from _read_jsonl(files[split])
+
+
+def _read_jsonl(path: str) -> Iterator[tuple[str, dict]]:
+    if not os.path.isfile(path):
+        raise TaskDataError("no such file", location=path)
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            location = f"{path}:{number}"
+            try:
+                example = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaskDataError(f"not valid JSON ({e.msg} at character {e.pos + 1})",
+                                    location=location) from None
+            if not isinstance(example, dict):
+                raise TaskDataError(f"a line must hold a JSON object, not "
+                                    f"{type(example).__name__}", location=location)
+            yield location, example
+
+
+@dataclasses.dataclass(frozen=True)
+class CallableSource(Source):
+    """Examples from a Python function: `fn(split)` returns an iterable of dicts."""
+
+    fn: Callable[[str], Iterable[dict]]
+
+    def __post_init__(self):
+        if not callable(self.fn):
+            raise TaskDataError(f"CallableSource.fn must be callable, not {self.fn!r}",
+                                field="fn")
+
+    def describe(self, split: Optional[str] = None) -> str:
+        name = getattr(self.fn, "__qualname__", repr(self.fn))
+        return f"{name}()" if split is None else f"{name}({split!r})"
+
+    def located(self, split: str) -> Iterator[tuple[str, dict]]:
+        where = self.describe(split)
+        for index, example in enumerate(self.fn(split)):
+            if not isinstance(example, dict):
+                raise TaskDataError(f"examples must be dicts, not {type(example).__name__}",
+                                    location=f"{where} #{index}")
+            yield f"{where} #{index}", to_python(example)

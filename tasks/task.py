@@ -1,0 +1,386 @@
+"""`Task`: one few-shot evaluation benchmark as a frozen value; `Formatted`: one example.
+
+A task reads raw examples from a source (`TfdsSource`, `JsonlSource` or
+`CallableSource`, see `glam_tf.tasks.sources`), optionally flattens each raw
+example into several (`preprocessor`, e.g. one RACE article -> one example per
+question), and turns each into a `Formatted` example with a pure `formatter`.
+Scorers need only `Formatted` and the Task's scoring fields:
+
+  rank tasks (NLU)       `Formatted.pairs()` gives one (context, continuation)
+                         per candidate; score log P(continuation | context),
+                         divided by the continuation's token count when
+                         `Task.length_normalize`; the argmax is correct when it
+                         is in `Formatted.correct_labels`; metric "accuracy".
+  generate tasks (NLG)   decode from `Formatted.prompt`; skip the leading
+                         whitespace of the output, cut it at the first
+                         `Task.stop_sequences` match, strip it, and compare it
+                         with every gold answer in `Formatted.answers` (best
+                         score wins); metrics "exact_match" and "f1".
+                         `Task.no_answer` is the gold text of an unanswerable
+                         question (SQuADv2, QuAC): an empty prediction counts
+                         as that text too.
+
+Few-shot: `Task.with_shots(example, shots)` prepends the demonstrations
+(`Task.demonstration(shot)`, each followed by `shot_separator`) to every
+context of `example`. Shots come from `few_shot_split`, drawn at random by the
+caller; when `shots_from_eval_split` (WSC273 has a test split only), the
+caller must not use an example as its own shot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+from glam_tf.tasks.sources import (CallableSource, JsonlSource, Source,  # noqa: F401
+                                   TaskDataError, TfdsSource)
+
+# The seven categories of the GLaM paper, plus one for user tasks.
+OPEN_DOMAIN_QA = "open_domain_qa"
+CLOZE_COMPLETION = "cloze_completion"
+WINOGRAD_STYLE = "winograd_style"
+COMMON_SENSE_REASONING = "common_sense_reasoning"
+READING_COMPREHENSION = "reading_comprehension"
+SUPERGLUE = "superglue"
+NLI = "nli"
+CUSTOM = "custom"
+GLAM_CATEGORIES = (OPEN_DOMAIN_QA, CLOZE_COMPLETION, WINOGRAD_STYLE,
+                   COMMON_SENSE_REASONING, READING_COMPREHENSION, SUPERGLUE, NLI)
+CATEGORIES = GLAM_CATEGORIES + (CUSTOM,)
+CATEGORY_TITLES = {
+    OPEN_DOMAIN_QA: "Open-domain QA",
+    CLOZE_COMPLETION: "Cloze and completion",
+    WINOGRAD_STYLE: "Winograd-style",
+    COMMON_SENSE_REASONING: "Common-sense reasoning",
+    READING_COMPREHENSION: "In-context reading comprehension",
+    SUPERGLUE: "SuperGLUE",
+    NLI: "Natural language inference",
+    CUSTOM: "Custom",
+}
+
+RANK = "rank"
+GENERATE = "generate"
+KINDS = (RANK, GENERATE)
+METRICS_BY_KIND = {RANK: ("accuracy",), GENERATE: ("exact_match", "f1")}
+
+# A task name: lower-case letters, digits and `_`, optionally followed by one
+# `/` and a part that may also hold dots (`glam/boolq`, `mine/qa_v1.2`).
+# "all" is reserved for `select("all")`.
+NAME_RULE = r"^[a-z0-9_]+(/[a-z0-9_.]+)?$"
+_NAME_RE = re.compile(NAME_RULE)
+RESERVED_NAMES = ("all",)
+
+# The gold answer of an unanswerable question (SQuADv2, QuAC's CANNOTANSWER).
+NO_ANSWER = "unanswerable"
+
+
+class TaskError(ValueError):
+    """A Task field holds a value that breaks one of its rules."""
+
+    def __init__(self, field: str, value, rule: str, task: Optional[str] = None):
+        self.field, self.value, self.rule = field, value, rule
+        where = f"Task {task!r}: " if isinstance(task, str) else ""
+        super().__init__(f"{where}Task.{field}={value!r}: {rule}")
+
+
+def check_task_name(name) -> str:
+    """Returns `name` if it is a valid task name, else raises TaskError."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise TaskError("name", name, f"must match {NAME_RULE} (lower-case letters, "
+                        "digits and _, optionally one / then letters, digits, _ and .)")
+    if name in RESERVED_NAMES:
+        raise TaskError("name", name, "is reserved for select('all')")
+    return name
+
+
+def _as_str_tuple(owner: str, field: str, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TaskDataError(f"{owner}.{field} must be a tuple of str, not {value!r}",
+                            field=field)
+    value = tuple(value)
+    for item in value:
+        if not isinstance(item, str):
+            raise TaskDataError(f"{owner}.{field} must hold str only, not {item!r}",
+                                field=field)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Formatted:
+    """One example, ready to score.
+
+    Attributes:
+      prompt: generate: the whole prompt. rank: the context shared by every
+        candidate (with `candidate_prompts`, their common prefix).
+      candidates: rank: the continuations to score (each carries its own
+        leading space, GPT-3 style); generate: None.
+      answers: generate: the gold answers, any of which is correct (empty when
+        the split hides them). rank: empty.
+      label: rank: index of the gold candidate (the one a demonstration
+        shows), None when the split hides it; generate: None.
+      candidate_prompts: rank only, for partial scoring (Winogrande, WSC273):
+        candidate i is scored after `candidate_prompts[i]` instead of
+        `prompt`; each starts with `prompt`. None: every candidate follows
+        `prompt`.
+      accepted: further candidate indices that are also correct (ReCoRD:
+        several surface forms of the gold entity).
+    Sequences are stored as tuples; lists are accepted.
+    """
+
+    prompt: str
+    candidates: Optional[tuple[str, ...]] = None
+    answers: tuple[str, ...] = ()
+    label: Optional[int] = None
+    candidate_prompts: Optional[tuple[str, ...]] = None
+    accepted: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if not isinstance(self.prompt, str):
+            raise TaskDataError(f"Formatted.prompt must be str, not {self.prompt!r}",
+                                field="prompt")
+        fix("candidates", _as_str_tuple("Formatted", "candidates", self.candidates, True))
+        fix("answers", _as_str_tuple("Formatted", "answers", self.answers))
+        fix("candidate_prompts", _as_str_tuple("Formatted", "candidate_prompts",
+                                               self.candidate_prompts, True))
+        fix("accepted", tuple(self.accepted))
+        if self.candidates is None:
+            for name in ("label", "candidate_prompts"):
+                if getattr(self, name) is not None:
+                    raise TaskDataError(f"Formatted.{name} needs candidates (rank)",
+                                        field=name)
+            if self.accepted:
+                raise TaskDataError("Formatted.accepted needs candidates (rank)",
+                                    field="accepted")
+            if not self.prompt:
+                raise TaskDataError("Formatted.prompt is empty", field="prompt")
+            return
+        n = len(self.candidates)
+        if n == 0:
+            raise TaskDataError("Formatted.candidates is empty", field="candidates")
+        if self.answers:
+            raise TaskDataError("Formatted.answers must be empty for rank examples "
+                                "(the label names the gold candidate)", field="answers")
+        for name, index in [("label", self.label)] + [("accepted", a) for a in self.accepted]:
+            if index is None and name == "label":
+                continue
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+                raise TaskDataError(f"Formatted.{name}={index!r} is not an index into "
+                                    f"{n} candidates", field=name)
+        if self.accepted and self.label is None:
+            raise TaskDataError("Formatted.accepted needs a label", field="accepted")
+        if self.candidate_prompts is not None:
+            if len(self.candidate_prompts) != n:
+                raise TaskDataError(f"Formatted.candidate_prompts has "
+                                    f"{len(self.candidate_prompts)} entries for {n} candidates",
+                                    field="candidate_prompts")
+            for p in self.candidate_prompts:
+                if not p.startswith(self.prompt):
+                    raise TaskDataError("Formatted.candidate_prompts must each start with "
+                                        f"the prompt {self.prompt!r}: {p!r}",
+                                        field="candidate_prompts")
+        for i, (context, continuation) in enumerate(self.pairs()):
+            if not context or not continuation:
+                raise TaskDataError(f"candidate {i} has an empty context or continuation: "
+                                    f"{(context, continuation)!r}", field="candidates")
+
+    @property
+    def is_rank(self) -> bool:
+        return self.candidates is not None
+
+    @property
+    def correct_labels(self) -> tuple[int, ...]:
+        """Every correct candidate index (empty when unlabelled)."""
+        return () if self.label is None else (self.label,) + self.accepted
+
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """(context, continuation) of each candidate, in candidate order."""
+        if self.candidates is None:
+            raise TypeError("pairs() is for rank examples; this one has no candidates")
+        contexts = self.candidate_prompts or (self.prompt,) * len(self.candidates)
+        return tuple(zip(contexts, self.candidates))
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A few-shot evaluation task.
+
+    Attributes:
+      name: registry key, see NAME_RULE.
+      source: where raw examples come from (TfdsSource, JsonlSource, CallableSource).
+      formatter: pure function example dict -> Formatted; raises TaskDataError
+        (with `field=`) on an example it cannot format.
+      kind: "rank" (NLU: pick the most likely candidate) or "generate" (NLG).
+      metrics: names from METRICS_BY_KIND[kind]; the first is the headline
+        metric (the one the paper averages).
+      category: one of CATEGORIES.
+      eval_split: the split scored (the source's split names).
+      few_shot_split: the split demonstrations are drawn from; None: zero-shot only.
+      preprocessor: optional pure function raw example -> iterable of
+        examples, run before the formatter (flattens articles, dialogues).
+      length_normalize: rank: divide each candidate's log-likelihood by its
+        continuation's token count.
+      stop_sequences: generate: where to cut the decoded text (see module doc).
+      max_decode_tokens: generate: decoding budget per example.
+      no_answer: generate: gold text that means "no answer" (see NO_ANSWER).
+      target_prefix: generate: text between prompt and answer in a demonstration.
+      shot_separator: text after each demonstration.
+      description: one line for reports (the benchmark's usual name).
+    """
+
+    name: str
+    source: Source
+    formatter: Callable[[dict], Formatted]
+    kind: str
+    metrics: tuple[str, ...]
+    category: str
+    eval_split: str = "validation"
+    few_shot_split: Optional[str] = "train"
+    preprocessor: Optional[Callable[[dict], Iterable[dict]]] = None
+    length_normalize: bool = True
+    stop_sequences: tuple[str, ...] = ()
+    max_decode_tokens: int = 32
+    no_answer: Optional[str] = None
+    target_prefix: str = " "
+    shot_separator: str = "\n\n"
+    description: str = ""
+
+    def __post_init__(self):
+        def bad(field, rule):
+            raise TaskError(field, getattr(self, field), rule, self.name)
+
+        check_task_name(self.name)
+        if not isinstance(self.source, Source):
+            bad("source", "must be a TfdsSource, JsonlSource or CallableSource")
+        if not callable(self.formatter):
+            bad("formatter", "must be a function example -> Formatted")
+        if self.preprocessor is not None and not callable(self.preprocessor):
+            bad("preprocessor", "must be None or a function example -> iterable of examples")
+        if self.kind not in KINDS:
+            bad("kind", f"must be one of {', '.join(KINDS)}")
+        allowed = METRICS_BY_KIND[self.kind]
+        if not isinstance(self.metrics, tuple) or not self.metrics:
+            bad("metrics", f"must be a non-empty tuple drawn from {allowed}")
+        for metric in self.metrics:
+            if metric not in allowed:
+                bad("metrics", f"{metric!r} is not allowed for kind {self.kind!r}; "
+                    f"allowed: {', '.join(allowed)}")
+        if len(set(self.metrics)) != len(self.metrics):
+            bad("metrics", "must not repeat a metric")
+        if self.category not in CATEGORIES:
+            bad("category", f"must be one of {', '.join(CATEGORIES)}")
+        if not isinstance(self.eval_split, str) or not self.eval_split:
+            bad("eval_split", "must be a non-empty split name")
+        if self.few_shot_split is not None and (
+                not isinstance(self.few_shot_split, str) or not self.few_shot_split):
+            bad("few_shot_split", "must be a non-empty split name, or None for zero-shot only")
+        if not isinstance(self.length_normalize, bool):
+            bad("length_normalize", "must be True or False")
+        if (not isinstance(self.stop_sequences, tuple)
+                or not all(isinstance(s, str) and s for s in self.stop_sequences)):
+            bad("stop_sequences", "must be a tuple of non-empty strings")
+        if self.kind == RANK and self.stop_sequences:
+            bad("stop_sequences", "only apply to generate tasks")
+        if (isinstance(self.max_decode_tokens, bool) or not isinstance(self.max_decode_tokens, int)
+                or self.max_decode_tokens < 1):
+            bad("max_decode_tokens", "must be an int >= 1")
+        if self.no_answer is not None:
+            if self.kind != GENERATE:
+                bad("no_answer", "only applies to generate tasks")
+            if not isinstance(self.no_answer, str) or not self.no_answer.strip():
+                bad("no_answer", "must be None or a non-empty string")
+        for field in ("target_prefix", "shot_separator", "description"):
+            if not isinstance(getattr(self, field), str):
+                bad(field, "must be a string")
+
+    @property
+    def shots_from_eval_split(self) -> bool:
+        """Whether shots come from the scored split (exclude the example itself)."""
+        return self.few_shot_split == self.eval_split
+
+    # -- examples -----------------------------------------------------------
+    def formatted(self, split: Optional[str] = None) -> Iterator[Formatted]:
+        """Formatted examples of `split` (default: eval_split), in source order.
+
+        Raises TaskDataError naming the source location (file:line, TFDS
+        example index) and the field of the first example that fails, or the
+        split when it has no examples.
+        """
+        split = self.eval_split if split is None else split
+        count = 0
+        for example in self.format_located(self.source.located(split)):
+            yield example
+            count += 1
+        if count == 0:
+            raise TaskDataError(f"task {self.name!r}: split {split!r} has no examples",
+                                location=self.source.describe(split))
+
+    def format_located(self, located: Iterable[tuple[str, dict]]) -> Iterator[Formatted]:
+        """Preprocesses and formats (location, raw example) pairs, as from `Source.located`."""
+        for location, raw in located:
+            for sub, example in enumerate(self._preprocess(raw, location)):
+                where = location if self.preprocessor is None else f"{location} item {sub}"
+                yield self._format(example, where)
+
+    def eval_examples(self) -> Iterator[Formatted]:
+        return self.formatted(self.eval_split)
+
+    def few_shot_examples(self) -> Iterator[Formatted]:
+        if self.few_shot_split is None:
+            raise TaskDataError(f"task {self.name!r} has no few_shot_split (zero-shot only)")
+        return self.formatted(self.few_shot_split)
+
+    def _preprocess(self, raw: dict, location: str) -> Iterable[dict]:
+        if self.preprocessor is None:
+            return (raw,)
+        try:
+            return list(self.preprocessor(raw))
+        except TaskDataError as e:
+            raise e.at(location) from None
+        except KeyError as e:
+            raise TaskDataError(f"the example has no field {e.args[0]!r}",
+                                location=location, field=str(e.args[0])) from None
+
+    def _format(self, example: dict, location: str) -> Formatted:
+        try:
+            result = self.formatter(example)
+        except TaskDataError as e:
+            raise e.at(location) from None
+        except KeyError as e:
+            raise TaskDataError(f"the example has no field {e.args[0]!r}",
+                                location=location, field=str(e.args[0])) from None
+        if not isinstance(result, Formatted):
+            raise TaskDataError(f"task {self.name!r}: formatter returned "
+                                f"{type(result).__name__}, not Formatted", location=location)
+        if result.is_rank != (self.kind == RANK):
+            raise TaskDataError(f"task {self.name!r} is a {self.kind} task but its formatter "
+                                f"returned {'candidates' if result.is_rank else 'no candidates'}",
+                                location=location, field="candidates")
+        return result
+
+    # -- prompt layout ------------------------------------------------------
+    def demonstration(self, shot: Formatted) -> str:
+        """The text of `shot` as a solved demonstration (without separator)."""
+        if shot.is_rank:
+            if shot.label is None:
+                raise TaskDataError(f"task {self.name!r}: an unlabelled example cannot "
+                                    "be a demonstration", field="label")
+            context, continuation = shot.pairs()[shot.label]
+            return context + continuation
+        if not shot.answers:
+            raise TaskDataError(f"task {self.name!r}: an example without answers cannot "
+                                "be a demonstration", field="answers")
+        return shot.prompt + self.target_prefix + shot.answers[0]
+
+    def with_shots(self, example: Formatted, shots: Sequence[Formatted]) -> Formatted:
+        """`example` with the demonstrations of `shots` in front of every context."""
+        prefix = "".join(self.demonstration(s) + self.shot_separator for s in shots)
+        if not prefix:
+            return example
+        prompts = example.candidate_prompts
+        return dataclasses.replace(
+            example, prompt=prefix + example.prompt,
+            candidate_prompts=None if prompts is None else tuple(prefix + p for p in prompts))

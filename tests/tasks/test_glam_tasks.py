@@ -1,0 +1,300 @@
+"""The 29 GLaM benchmarks: categories, TFDS builders, formatting, StoryCloze's manual data.
+
+Formatting is tested against each real TFDS builder's feature spec with
+`tfds.testing.mock_data` (no download). Mock values are random, so a few
+content rules the real data always keeps (a WinoGrande blank, ARC's answer key
+among the choice labels, parallel lists of equal length, ...) are restored by
+`_MOCK_REPAIRS` before formatting; `test_formatters_reject_*` shows that the
+formatters do check those rules.
+"""
+
+import csv
+import dataclasses
+import os
+
+import pytest
+import tensorflow_datasets as tfds
+from etils import epath
+
+from glam_tf.tasks import (GLAM_CATEGORIES, GLAM_TASK_NAMES, GLAM_TASKS, NO_ANSWER,
+                           REGISTRY, TaskDataError, TfdsSource, glam_tasks)
+
+PAPER_COUNTS = {"open_domain_qa": 3, "cloze_completion": 3, "winograd_style": 2,
+                "common_sense_reasoning": 4, "reading_comprehension": 6, "superglue": 8,
+                "nli": 3}
+
+
+def test_the_category_table_has_the_papers_7_categories_and_29_tasks():
+    table = {c: [t.name for t in tasks] for c, tasks in REGISTRY.by_category().items()
+             if c in GLAM_CATEGORIES}
+    assert {c: len(names) for c, names in table.items()} == PAPER_COUNTS
+    assert sum(PAPER_COUNTS.values()) == len(GLAM_TASKS) == 29
+    assert table["superglue"] == ["boolq", "cb", "copa", "rte", "wic", "wsc", "multirc", "record"]
+    assert table["nli"] == ["anli_r1", "anli_r2", "anli_r3"]
+
+
+def test_nlg_tasks_generate_and_nlu_tasks_rank_with_the_papers_metrics():
+    by_kind = {t.name: (t.kind, t.metrics[0]) for t in GLAM_TASKS}
+    for name in ("triviaqa", "natural_questions", "web_questions", "lambada"):
+        assert by_kind[name] == ("generate", "exact_match")
+    for name in ("drop", "coqa", "quac", "squad_v2"):
+        assert by_kind[name] == ("generate", "f1")
+    assert sum(kind == "rank" for kind, _ in by_kind.values()) == 21
+    assert all(m == "accuracy" for k, m in by_kind.values() if k == "rank")
+
+
+def test_tfds_names_pin_the_installed_builder_versions():
+    for task in GLAM_TASKS:
+        name, _, version = task.source.name.partition(":")
+        assert version and str(tfds.builder(name).version) == version, task.name
+
+
+class _NoDownloads:
+    """A download manager that hands out paths and fetches nothing."""
+
+    manual_dir = epath.Path("/nonexistent/manual")
+
+    def download_and_extract(self, urls, *args, **kwargs):
+        if isinstance(urls, dict):
+            return {k: self.download_and_extract(v) for k, v in urls.items()}
+        return epath.Path("/nonexistent/download")
+
+    download = extract = download_and_extract
+
+
+def test_eval_and_few_shot_splits_are_splits_the_builder_generates():
+    # `_split_generators` only names the splits here: nothing is downloaded or read.
+    for task in GLAM_TASKS:
+        generators = tfds.builder(task.source.name)._split_generators(_NoDownloads())
+        names = {str(getattr(g, "name", g)) for g in generators}
+        for split in (task.eval_split, task.few_shot_split):
+            assert task.source.tfds_split(split) in names, (task.name, split, names)
+
+
+def test_eval_splits_are_the_ones_the_papers_report():
+    splits = {t.name: (t.source.tfds_split(t.eval_split), t.source.tfds_split(t.few_shot_split))
+              for t in GLAM_TASKS}
+    assert splits["lambada"] == ("test", "train")  # TFDS "train" is LAMBADA's dev file
+    assert splits["drop"] == ("dev", "train") and splits["coqa"] == ("test", "train")
+    assert splits["story_cloze"] == ("test", "validation")
+    assert splits["winogrande"] == ("validation", "train_xl")
+    assert splits["race_h"] == ("test", "train") and splits["anli_r3"] == ("validation", "train")
+    assert all(splits[n] == ("validation", "train") for n in
+               ("boolq", "cb", "copa", "rte", "wic", "wsc", "multirc", "record", "piqa"))
+    assert [t.name for t in GLAM_TASKS if t.shots_from_eval_split] == ["winograd"]
+
+
+def _truncate(ex, *keys):
+    n = min(len(_get(ex, k)) for k in keys)
+    for k in keys:
+        _set(ex, k, _get(ex, k)[:n])
+    return n
+
+
+def _get(ex, key):
+    for part in key.split("."):
+        ex = ex[part]
+    return ex
+
+
+def _set(ex, key, value):
+    *path, last = key.split(".")
+    for part in path:
+        ex = ex[part]
+    ex[last] = value
+
+
+def _repair_arc(ex):
+    n = min(_truncate(ex, "choices.text", "choices.label"), 5)
+    ex["choices"] = {"text": ex["choices"]["text"][:n], "label": list(range(n))}
+    ex["answerKey"] %= n
+
+
+def _repair_race(ex):
+    n = _truncate(ex, "questions", "answers", "options")
+    ex["options"] = [o[:4] for o in ex["options"]]
+    ex["answers"] = ["ABCD"[i % 4] for i in range(n)]
+
+
+_MOCK_REPAIRS = {
+    "story_cloze": lambda ex: ex.update(label=ex["label"] % 2 + 1),  # TFDS labels are 1, 2
+    "winogrande": lambda ex: ex.update(sentence=ex["sentence"] + " _ ends it."),
+    "arc_easy": _repair_arc,
+    "arc_challenge": _repair_arc,
+    "coqa": lambda ex: _truncate(ex, "questions", "answers.input_text"),
+    "race_m": _repair_race,
+    "race_h": _repair_race,
+    "copa": lambda ex: ex.update(question="effect"),
+    "record": lambda ex: ex.update(query=ex["query"] + " @placeholder",
+                                   answers=ex["entities"][:1]),
+}
+
+
+def _mock_formatted(task, split):
+    """Formats mock examples of the real builder as Task.formatted does, after repairs."""
+    located = list(task.source.located(split))
+    for _, example in located:
+        _MOCK_REPAIRS.get(task.name, lambda ex: None)(example)
+    return list(task.format_located(located))
+
+
+@pytest.fixture
+def mock_tfds():
+    # max_value=2 keeps plain int labels (HellaSwag, WSC273) within their candidates.
+    with tfds.testing.mock_data(num_examples=2, max_value=2,
+                                policy=tfds.testing.MockPolicy.USE_CODE):
+        yield
+
+
+@pytest.mark.parametrize("name", GLAM_TASK_NAMES)
+def test_every_glam_task_formats_mock_examples_of_its_real_tfds_builder(name, mock_tfds):
+    task = REGISTRY.get(name)
+    for split in dict.fromkeys((task.eval_split, task.few_shot_split)):
+        examples = _mock_formatted(task, split)
+        assert examples, split
+        for f in examples:
+            if task.kind == "rank":
+                assert f.label is not None and 0 <= f.label < len(f.candidates)
+                assert all(context.strip() and continuation.strip()
+                           for context, continuation in f.pairs())
+            else:
+                assert f.prompt.strip() and f.answers and all(a for a in f.answers)
+        shots = task.with_shots(examples[0], examples[1:])
+        assert shots.prompt.startswith(task.demonstration(examples[1]) + task.shot_separator)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("winogrande", "field 'sentence': a WinoGrande sentence must hold exactly one blank"),
+    ("arc_easy", "field 'choices.text': parallel lists differ in length"),
+    ("copa", "field 'question': .* is neither 'cause' nor 'effect'"),
+    ("record", "field 'query': a ReCoRD query must hold @placeholder"),
+])
+def test_formatters_reject_examples_breaking_the_datasets_rules(name, message, mock_tfds):
+    task = REGISTRY.get(name)
+    with pytest.raises(TaskDataError, match=rf"tfds {task.source.name}\[.*\] #0: {message}"):
+        list(task.formatted())
+
+
+# -- hand-written examples: exact prompts -----------------------------------------------------
+
+def test_boolq_prompt_and_yes_no_candidates():
+    f = glam_tasks.format_boolq({"passage": "Cats purr.", "question": "do cats purr",
+                                 "label": 1, "idx": 0})
+    assert f.prompt == "Cats purr.\nquestion: do cats purr?\nanswer:"
+    assert f.candidates == (" no", " yes") and f.label == 1
+
+
+def test_winogrande_scores_the_rest_of_the_sentence_after_each_option():
+    f = glam_tasks.format_winogrande({"sentence": "The trophy does not fit the case as _ is big.",
+                                      "option1": "the trophy", "option2": "the case",
+                                      "label": 0})
+    assert f.pairs() == (("The trophy does not fit the case as the trophy", " is big."),
+                         ("The trophy does not fit the case as the case", " is big."))
+    assert f.label == 0
+
+
+def test_winograd_substitutes_options_for_the_pronoun_with_possessives():
+    text = "Tom gave Ray his book because his bag was full."
+    start = text.index("his bag")
+    f = glam_tasks.format_winograd({
+        "text": text, "pronoun_start": start, "pronoun_end": start + 3, "pronoun_text": "his",
+        "option1_normalized": "Tom", "option2_normalized": "Ray", "label": 1, "idx": 0,
+        "option1": "Tom", "option2": "Ray"})
+    assert f.pairs()[1] == ("Tom gave Ray his book because Ray's", " bag was full.")
+
+
+def test_triviaqa_keeps_every_alias_as_a_gold_answer():
+    f = glam_tasks.format_triviaqa({"question": "Capital of France?", "answer": {
+        "value": "Paris", "aliases": ["Paris", "Paris, France", " "]}})
+    assert f.prompt == "Q: Capital of France?\nA:" and f.answers == ("Paris", "Paris, France")
+
+
+def test_lambada_generates_the_last_word():
+    f = glam_tasks.format_lambada({"passage": "He handed her the old brass key\n"})
+    assert (f.prompt, f.answers) == ("He handed her the old brass", ("key",))
+
+
+def test_unanswerable_questions_have_the_no_answer_gold():
+    squad = glam_tasks.format_squad_v2({
+        "title": "T", "context": "C.", "question": "Q?", "id": "1", "is_impossible": True,
+        "answers": {"text": [], "answer_start": []},
+        "plausible_answers": {"text": ["x"], "answer_start": [0]}})
+    quac = glam_tasks.format_quac({
+        "title": "T", "section_title": "S", "background": "B", "context": "Text. CANNOTANSWER",
+        "question": "Q?", "followup": "n", "yesno": "x",
+        "orig_answer": {"text": "CANNOTANSWER", "answer_start": 6},
+        "answers": {"text": ["CANNOTANSWER"], "answer_start": [6]}})
+    assert squad.answers == quac.answers == (NO_ANSWER,)
+    assert "CANNOTANSWER" not in quac.prompt
+    assert REGISTRY.get("squad_v2").no_answer == REGISTRY.get("quac").no_answer == NO_ANSWER
+
+
+def test_record_accepts_every_surface_form_of_the_answer():
+    f = glam_tasks.format_record({
+        "passage": "The U.S. and the United States met.\n@highlight\nA summit",
+        "query": "@placeholder hosted the talks", "entities": ["Canada", "U.S.", "United States"],
+        "answers": ["U.S.", "United States"], "idx": {"passage": 0, "query": 0}})
+    assert f.prompt == "The U.S. and the United States met.\n\n  - A summit.\n"
+    assert f.candidates[1] == "  - U.S. hosted the talks"
+    assert f.correct_labels == (1, 2)
+
+
+def test_coqa_turns_carry_the_earlier_gold_answers():
+    story = {"story": "Ann has a cat.", "source": "x", "questions": ["Who?", "What?"],
+             "answers": {"input_text": ["Ann", "a cat"], "answer_start": [0, 0],
+                         "answer_end": [0, 0]}}
+    turns = list(glam_tasks.split_coqa_turns(story))
+    f = glam_tasks.format_coqa(turns[1])
+    assert f.prompt == "Ann has a cat.\n\nQ: Who?\nA: Ann\n\nQ: What?\nA:"
+    assert f.answers == ("a cat",)
+
+
+def test_race_splits_an_article_into_one_example_per_question():
+    article = {"article": "Text.", "example_id": "1", "questions": ["Q1?", "Q2?"],
+               "answers": ["B", "A"], "options": [["a", "b", "c", "d"], ["e", "f", "g", "h"]]}
+    fs = [glam_tasks.format_race(q) for q in glam_tasks.split_race_questions(article)]
+    assert [f.label for f in fs] == [1, 0] and fs[1].candidates == (" e", " f", " g", " h")
+    assert fs[0].prompt == "Article: Text.\n\nQuestion: Q1?\nAnswer:"
+
+
+# -- StoryCloze: manual data ------------------------------------------------------------------
+
+def _write_story_cloze_csvs(folder):
+    header = ["InputStoryid", "InputSentence1", "InputSentence2", "InputSentence3",
+              "InputSentence4", "RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2",
+              "AnswerRightEnding"]
+    row = ["s1", "Tom was hungry.", "He opened the fridge.", "It was empty.",
+           "He went to the store.", "He flew to Mars.", "He bought food.", "2"]
+    os.makedirs(folder)
+    for name in glam_tasks.STORY_CLOZE_FILES:
+        with open(os.path.join(folder, name), "w", newline="") as f:
+            csv.writer(f).writerows([header, row])
+
+
+def test_story_cloze_reads_data_prepared_from_a_manual_dir(tmp_path):
+    # The real builder on hand-written CSVs: no network, no mock.
+    _write_story_cloze_csvs(tmp_path / "manual")
+    task = REGISTRY.get("story_cloze")
+    source = TfdsSource(task.source.name, data_dir=str(tmp_path / "data"),
+                        manual_instructions=task.source.manual_instructions)
+    source.prepare(manual_dir=str(tmp_path / "manual"))
+    [f] = list(dataclasses.replace(task, source=source).eval_examples())
+    assert f.prompt == "Tom was hungry. He opened the fridge. It was empty. He went to the store."
+    assert f.candidates == (" He flew to Mars.", " He bought food.") and f.label == 1
+
+
+def test_story_cloze_without_data_says_how_to_provide_it(tmp_path):
+    source = TfdsSource(REGISTRY.get("story_cloze").source.name, data_dir=str(tmp_path),
+                        manual_instructions=glam_tasks.STORY_CLOZE_INSTRUCTIONS)
+    with pytest.raises(TaskDataError) as info:
+        next(source.examples("test"))
+    message = str(info.value)
+    assert "manual_dir" in message and "tfds build story_cloze/2016 --manual_dir" in message
+    assert all(name in message for name in glam_tasks.STORY_CLOZE_FILES)
+
+
+def test_a_missing_tfds_dataset_is_never_downloaded(tmp_path):
+    source = TfdsSource("super_glue/boolq:1.0.2", data_dir=str(tmp_path))
+    with pytest.raises(TaskDataError, match=r"not prepared on disk.*tfds build super_glue/boolq"):
+        next(source.examples("validation"))
+    assert not any(tmp_path.iterdir())
