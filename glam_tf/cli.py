@@ -115,6 +115,15 @@ def _quality_score(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from glam_tf.export import export_model
+
+    print(export_model(args.model_dir, args.export_base, args.name, version=args.version,
+                       max_batch=args.max_batch, max_new_tokens=args.max_new_tokens,
+                       server_base=args.server_base))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glam", description="GLaM: sparse Mixture-of-Experts language models on TensorFlow.")
@@ -159,6 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tpu", nargs="?", const="", default=None,
                        help="run on a Cloud TPU (name or address; empty on a TPU VM)")
     train.set_defaults(run=_train)
+
+    export = commands.add_parser("export", help="export a trained model for TF Serving "
+                                                "(docs/serving.md)")
+    export.add_argument("--model_dir", required=True, help="a glam train model directory")
+    export.add_argument("--export_base", required=True,
+                        help="writes EXPORT_BASE/NAME/VERSION/ and EXPORT_BASE/models.config")
+    export.add_argument("--name", required=True, help="the model name the server serves it as")
+    export.add_argument("--version", type=int, help="default: 1 + the largest existing version")
+    export.add_argument("--max_batch", type=int, default=64, help="most prompts per request")
+    export.add_argument("--max_new_tokens", type=int,
+                        help="most tokens a request may generate, and the default "
+                             "(default: 256, at most max_seq_len // 2)")
+    export.add_argument("--server_base", default="/models",
+                        help="EXPORT_BASE as the server sees it, for models.config")
+    export.set_defaults(run=_export)
 
     tokenizer = commands.add_parser("tokenizer", help="SentencePiece tokenizers")
     tokenizer_commands = tokenizer.add_subparsers(dest="tokenizer_command", required=True)

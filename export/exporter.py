@@ -1,0 +1,242 @@
+"""`export_model`: a trained model directory -> a TF Serving model version.
+
+    BASE/NAME/VERSION/saved_model.pb, variables/, assets/tokenizer.model,
+                      assets.extra/tf_serving_warmup_requests
+    BASE/models.config   (a ModelServerConfig listing NAME; other entries kept)
+
+A version directory appears whole or not at all: everything is written into a
+temporary directory inside BASE/NAME (TF Serving ignores names that are not
+integers) and renamed into place. An existing version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_serving.apis import prediction_log_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from glam_tf.config import GlamConfig
+from glam_tf.export import client, spec
+from glam_tf.export.signatures import ServingModule
+from glam_tf.tokenizer import EOS_ID, MODEL_FILENAME, load_tokenizer
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+MODELS_CONFIG = "models.config"
+DEFAULT_MAX_NEW_TOKENS = 256
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_WARMUP_PROMPTS = ("The", "")  # an empty prompt is a valid request too
+
+
+def export_model(model_dir, export_base, name, *, version=None, max_batch=64,
+                 max_new_tokens=None, server_base="/models"):
+    """Exports model_dir's latest checkpoint as export_base/name/<version>; returns that path.
+
+    Args:
+      version: the version number; None = 1 + the largest one there (1 if none).
+      max_batch: most prompts per request (enforced in the graph).
+      max_new_tokens: most tokens a request may generate, and the default;
+        None = min(256, max_seq_len // 2). At most max_seq_len - 1.
+      server_base: where the server sees export_base, for the base_path that
+        models.config gets (the tensorflow/serving image mounts it at /models).
+
+    Raises:
+      FileNotFoundError: model_dir lacks its config, tokenizer or a checkpoint.
+      FileExistsError: the version exists already.
+      ValueError: a bad name, version or bound.
+    """
+    if not _NAME.match(name or ""):
+        raise ValueError(f"--name {name!r}: use letters, digits, '.', '_' and '-' "
+                         "(it is a directory name and part of the REST URL)")
+    if max_batch < 1:
+        raise ValueError(f"--max_batch {max_batch}: must be >= 1")
+    config, train_config, tokenizer_path, checkpoint = read_model_dir(model_dir)
+    if max_new_tokens is None:
+        max_new_tokens = min(DEFAULT_MAX_NEW_TOKENS, config.max_seq_len // 2)
+    if not 1 <= max_new_tokens <= config.max_seq_len - 1:
+        raise ValueError(f"--max_new_tokens {max_new_tokens}: must be in [1, "
+                         f"{config.max_seq_len - 1}] (max_seq_len - 1: the prompt needs its "
+                         "first token)")
+    # The version and models.config are checked before the slow part; the
+    # version again when it is published.
+    version = resolve_version(os.path.join(os.fspath(export_base), name), version)
+    read_models_config(export_base)
+    module = build_module(config, train_config, tokenizer_path, checkpoint, max_batch,
+                          max_new_tokens)
+    path = publish_version(export_base, name, lambda tmp: write_saved_model(module, tmp, name),
+                           version)
+    update_models_config(export_base, name, server_base.rstrip("/") + "/" + name)
+    return path
+
+
+def read_model_dir(model_dir):
+    """(GlamConfig, TrainConfig, tokenizer.model path, latest checkpoint) of a trained model dir."""
+    from glam_tf.training.run_config import TrainConfig
+
+    model_dir = os.fspath(model_dir)
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"{model_dir}: no such model directory")
+    paths = {name: os.path.join(model_dir, name)
+             for name in ("config.json", "train.json", MODEL_FILENAME)}
+    for name, path in paths.items():
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} is missing: is {model_dir} a model directory "
+                                    "made by glam train?")
+    with open(paths["config.json"]) as f:
+        config = GlamConfig.from_json(f.read())
+    with open(paths["train.json"]) as f:
+        train_config = TrainConfig(**json.load(f))
+    checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    if checkpoint is None:
+        raise FileNotFoundError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')}: "
+                                "train the model first (glam train)")
+    return config, train_config, paths[MODEL_FILENAME], checkpoint
+
+
+def restore_model(config, train_config, checkpoint):
+    """An unsharded GlamModel (gather dispatch) holding the checkpoint's weights.
+
+    Keras 3 does not make layers held in a list (the model's blocks) children
+    of a TF checkpoint, so `tf.train.Checkpoint(model=model)` reaches only the
+    embedding and the final norm; the blocks' weights are in the checkpoint
+    through the optimizer, which lists every trainable variable. So the model
+    is restored together with an optimizer built as in training, and every
+    object of both must be matched.
+    """
+    from glam_tf.model import GlamModel
+    from glam_tf.training.trainer import make_optimizer
+
+    model = GlamModel(config, dispatch="gather")
+    optimizer = make_optimizer(train_config)
+    optimizer.build(model.trainable_variables)
+    status = tf.train.Checkpoint(model=model, optimizer=optimizer).restore(checkpoint)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise ValueError(f"{checkpoint} does not hold every weight of this model: "
+                         f"{str(error)[:500]}") from error
+    status.expect_partial()  # the step counters are not needed
+    return model
+
+
+def build_module(config, train_config, tokenizer_path, checkpoint, max_batch, max_new_tokens):
+    """The ServingModule around the restored model and the in-graph tokenizer."""
+    model = restore_model(config, train_config, checkpoint)
+    tokenizer = load_tokenizer(tokenizer_path)
+    return ServingModule(model, tokenizer, tokenizer_path, max_batch, max_new_tokens)
+
+
+def write_saved_model(module, directory, name):
+    """The SavedModel with every signature, plus the warmup requests, into `directory`."""
+    tf.saved_model.save(module, directory, signatures=module.signature_functions())
+    os.makedirs(os.path.join(directory, "assets.extra"), exist_ok=True)
+    with tf.io.TFRecordWriter(os.path.join(directory, WARMUP_FILE)) as writer:
+        for request in warmup_requests(module, name):
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def warmup_requests(module, name):
+    """One small PredictRequest per signature (TF Serving runs them before serving)."""
+    tokens = module.tokenizer.tokenize(tf.constant(_WARMUP_PROMPTS)).to_list()
+    prompt_ids = [[EOS_ID] + t for t in tokens]
+    width = max(map(len, prompt_ids))
+    ids = [[0] * (width - len(p)) + p for p in prompt_ids]
+    mask = [[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids]
+    new = min(2, module.max_new_tokens)
+    inputs = {
+        "serving_default": {"prompts": list(_WARMUP_PROMPTS), "max_new_tokens": new},
+        "beam": {"prompts": list(_WARMUP_PROMPTS), "max_new_tokens": new},
+        "score": {"prompts": list(_WARMUP_PROMPTS), "continuations": [" a", ""]},
+        "generate_ids": {"prompt_ids": ids, "prompt_mask": mask, "max_new_tokens": new},
+        "score_ids": {"prompt_ids": ids, "prompt_mask": mask,
+                      "continuation_ids": [[ids[0][-1]], [0]], "continuation_mask": [[1], [0]]},
+    }
+    assert set(inputs) == set(spec.SIGNATURES)
+    return [client.predict_request(name, signature, **values)
+            for signature, values in inputs.items()]
+
+
+def publish_version(export_base, name, write, version=None):
+    """Runs write(tmp_dir) and renames tmp_dir to export_base/name/<version>; returns that path.
+
+    The version is 1 + the largest integer directory there (1 if none) unless
+    given. The temporary directory is removed if anything fails.
+    """
+    model_base = os.path.join(os.fspath(export_base), name)
+    version = resolve_version(model_base, version)
+    final = os.path.join(model_base, str(version))
+    os.makedirs(model_base, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_base)
+    try:
+        os.chmod(tmp, 0o755)
+        write(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError as error:  # another export took this version meanwhile
+            raise FileExistsError(f"{final} appeared during the export: {error}") from error
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def resolve_version(model_base, version=None):
+    """`version`, or 1 + the largest one in model_base; an existing one is an error."""
+    if version is None:
+        version = 1 + max(existing_versions(model_base), default=0)
+    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"--version {version!r}: must be an integer >= 1")
+    final = os.path.join(model_base, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"{final} exists already: versions are never overwritten "
+                              "(leave out --version to take the next one)")
+    return version
+
+
+def existing_versions(model_base):
+    """The integer-named version directories in model_base (what TF Serving would load)."""
+    if not os.path.isdir(model_base):
+        return []
+    return [int(entry) for entry in os.listdir(model_base)
+            if entry.isdigit() and os.path.isdir(os.path.join(model_base, entry))]
+
+
+def update_models_config(export_base, name, base_path):
+    """Adds or updates `name` in export_base/models.config, keeping every other entry."""
+    path = os.path.join(os.fspath(export_base), MODELS_CONFIG)
+    config = read_models_config(export_base)
+    entries = config.model_config_list.config
+    entry = next((e for e in entries if e.name == name), None)
+    if entry is None:
+        entry = entries.add(name=name)
+    entry.base_path = base_path
+    entry.model_platform = "tensorflow"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text_format.MessageToString(config))
+    os.replace(tmp, path)
+    return path
+
+
+def read_models_config(export_base):
+    """export_base/models.config as a ModelServerConfig (empty if there is none)."""
+    path = os.path.join(os.fspath(export_base), MODELS_CONFIG)
+    config = model_server_config_pb2.ModelServerConfig()
+    if os.path.exists(path):
+        with open(path) as f:
+            try:
+                text_format.Parse(f.read(), config)
+            except text_format.ParseError as error:
+                raise ValueError(f"{path} is not a ModelServerConfig text proto: {error}") \
+                    from error
+        if config.WhichOneof("config") == "custom_model_config":
+            raise ValueError(f"{path} holds a custom_model_config; list the model there by hand")
+    return config

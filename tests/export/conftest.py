@@ -1,0 +1,88 @@
+"""A small trained model directory and its export, shared by every test in tests/export.
+
+The model is glam_tiny with 2 blocks (one MoE) and a 512-piece tokenizer,
+trained for 3 steps: enough for real weights; the tests compare the export
+with the in-process model, not with good text.
+"""
+
+import pytest
+import tensorflow as tf
+
+from serving_helpers import MAX_BATCH, MAX_NEW_TOKENS, NAME
+
+
+@pytest.fixture(scope="session")
+def tokenizer_path(tmp_path_factory):
+    from glam_tf.data import parse_data_spec
+    from glam_tf.tokenizer import train_tokenizer
+
+    texts = (t.decode() for t in parse_data_spec("embedded").documents("train")
+             .take(3000).as_numpy_iterator())
+    return train_tokenizer(texts, 512, tmp_path_factory.mktemp("tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, tokenizer_path):
+    from glam_tf.cli import main
+
+    directory = tmp_path_factory.mktemp("run") / "model"
+    code = main(["train", "--preset", "glam_tiny", "--model_dir", str(directory), "--steps", "3",
+                 "--batch_size", "2", "--seq_len", "32", "--set", "vocab_size=512",
+                 "--set", "num_layers=2", "--tokenizer", tokenizer_path, "--log_every", "3",
+                 "--eval_every", "3"])
+    assert code == 0
+    return directory
+
+
+@pytest.fixture(scope="session")
+def export_base(tmp_path_factory):
+    return tmp_path_factory.mktemp("serving")
+
+
+@pytest.fixture(scope="session")
+def export_dir(model_dir, export_base):
+    from glam_tf.export import export_model
+
+    return export_model(model_dir, export_base, NAME, max_batch=MAX_BATCH,
+                        max_new_tokens=MAX_NEW_TOKENS)
+
+
+@pytest.fixture(scope="session")
+def loaded(export_dir):
+    import tensorflow_text  # noqa: F401
+
+    return tf.saved_model.load(export_dir)
+
+
+@pytest.fixture(scope="session")
+def reference(model_dir):
+    """The trained model and tokenizer in this process, built without the exporter.
+
+    Weights are read from the checkpoint by key: the blocks' weights are there
+    only as the optimizer's `_trainable_variables/<i>` (Keras 3 does not make
+    the model's list of blocks a checkpoint dependency), the embedding and the
+    final norm also as model/<name>.
+    """
+    from glam_tf.config import GlamConfig
+    from glam_tf.model import GlamModel
+    from glam_tf.tokenizer import load_tokenizer
+
+    config = GlamConfig.from_json((model_dir / "config.json").read_text())
+    model = GlamModel(config)
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir / "checkpoints")))
+    by_model = {id(model.embedding): "model/embedding",
+                id(model.final_norm.variables[0]): "model/final_norm/scale"}
+    for i, variable in enumerate(model.trainable_variables):
+        key = f"optimizer/_trainable_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+        if not reader.has_tensor(key):
+            key = by_model[id(variable)] + "/.ATTRIBUTES/VARIABLE_VALUE"
+        variable.assign(reader.get_tensor(key))
+    return model, load_tokenizer(model_dir / "tokenizer.model")
+
+
+@pytest.fixture(scope="session")
+def predictor(export_dir):
+    """The export behind a TF Serving-style Predict (TF1 Session, SignatureDef defaults)."""
+    from serving_helpers import SessionPredictor
+
+    return SessionPredictor(export_dir)

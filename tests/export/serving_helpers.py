@@ -1,0 +1,84 @@
+"""Constants and reference computations shared by the tests in tests/export."""
+
+import numpy as np
+import tensorflow as tf
+
+NAME = "glam"
+MAX_BATCH = 4
+MAX_NEW_TOKENS = 8
+# Four prompts (= MAX_BATCH): ordinary text, empty, code, and one far longer
+# than max_seq_len (128) that must be cut from the left.
+PROMPTS = ["The quick brown fox", "", "def main():\n    return 0", "word " * 200]
+
+
+def prompt_rows(tokenizer, prompts, room):
+    """[EOS] + the last (room - 1) tokens of each prompt, left-padded: (ids, mask, dropped)."""
+    rows, dropped = [], []
+    for tokens in tokenizer.tokenize(tf.constant(prompts)).to_list():
+        kept = tokens[max(len(tokens) - (room - 1), 0):]
+        rows.append([1] + kept)
+        dropped.append(len(tokens) - len(kept))
+    width = max(map(len, rows))
+    ids = np.array([[0] * (width - len(r)) + r for r in rows], np.int32)
+    mask = np.array([[0] * (width - len(r)) + [1] * len(r) for r in rows], np.int32)
+    return ids, mask, np.array(dropped, np.int32)
+
+
+def continuation_rows(tokenizer, continuations):
+    rows = tokenizer.tokenize(tf.constant(continuations)).to_list()
+    width = max(map(len, rows))
+    ids = np.array([r + [0] * (width - len(r)) for r in rows], np.int32).reshape(len(rows), width)
+    mask = np.array([[1] * len(r) + [0] * (width - len(r)) for r in rows], np.int32)
+    return ids, mask.reshape(len(rows), width)
+
+
+class SessionPredictor:
+    """TF Serving's Predict, in Python: the SavedModel in a TF1 Session (as the model server
+    loads it), the request's inputs fed, a missing one from the SignatureDef's defaults, and
+    every output fetched (tensorflow_serving/servables/tensorflow/predict_util.cc)."""
+
+    def __init__(self, export_dir):
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(self.session, ["serve"],
+                                                              str(export_dir))
+        self.signatures = meta_graph.signature_def
+
+    def predict(self, request):
+        from tensorflow_serving.apis import predict_pb2
+
+        key = request.model_spec.signature_name or "serving_default"
+        signature = self.signatures[key]
+        unknown = set(request.inputs) - set(signature.inputs)
+        if unknown:
+            raise ValueError(f"input size does not match signature: {sorted(unknown)}")
+        feeds = {}
+        for alias, info in signature.inputs.items():
+            if alias in request.inputs:
+                proto = request.inputs[alias]
+            elif alias in signature.defaults:
+                proto = signature.defaults[alias]
+            else:
+                raise ValueError(f"Signature input alias: {alias} not found in request and "
+                                 "no default value provided")
+            feeds[info.name] = tf.make_ndarray(proto)
+        aliases = sorted(signature.outputs)
+        values = self.session.run([signature.outputs[a].name for a in aliases], feeds)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.CopyFrom(request.model_spec)
+        for alias, value in zip(aliases, values):
+            response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+
+def assert_same_outputs(actual: dict, expected: dict):
+    """Equal names; floats to 1e-4 (graph optimizations reorder sums), everything else exactly."""
+    assert sorted(actual) == sorted(expected)
+    for name, value in expected.items():
+        value = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        got = np.asarray(actual[name].numpy() if hasattr(actual[name], "numpy") else actual[name])
+        if value.dtype.kind == "f":
+            np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-4, err_msg=name)
+        else:
+            np.testing.assert_array_equal(got, value, err_msg=name)

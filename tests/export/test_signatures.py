@@ -1,0 +1,115 @@
+"""What the served signatures do with prompts: EOS first, left cut reported, bounds enforced."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from serving_helpers import MAX_BATCH, MAX_NEW_TOKENS, PROMPTS, prompt_rows
+
+from glam_tf.export.signatures import cut_left, left_pad
+
+MAX_SEQ_LEN = 128  # glam_tiny's
+
+
+def test_left_pad_puts_eos_first_keeps_the_last_tokens_and_counts_the_cut():
+    tokens = tf.ragged.constant([[5, 6, 7], [], [8]], tf.int32)
+    ids, mask, dropped = left_pad(tokens, 3)
+    assert ids.numpy().tolist() == [[1, 6, 7], [0, 0, 1], [0, 1, 8]]
+    assert mask.numpy().tolist() == [[1, 1, 1], [0, 0, 1], [0, 1, 1]]
+    assert dropped.numpy().tolist() == [1, 0, 0]
+    ids, mask, dropped = left_pad(tf.ragged.constant([[], []], tf.int32), 5)
+    assert ids.numpy().tolist() == [[1], [1]] and dropped.numpy().tolist() == [0, 0]
+
+
+def test_cut_left_keeps_the_last_columns_and_counts_only_real_tokens():
+    ids = tf.constant([[0, 0, 1, 5], [1, 6, 7, 8]])
+    mask = tf.constant([[0, 0, 1, 1], [1, 1, 1, 1]])
+    kept_ids, kept_mask, dropped = cut_left(ids, mask, 3)
+    assert kept_ids.numpy().tolist() == [[0, 1, 5], [6, 7, 8]]
+    assert kept_mask.numpy().tolist() == [[0, 1, 1], [1, 1, 1]]
+    assert dropped.numpy().tolist() == [0, 1]
+    assert cut_left(ids, mask, 9)[2].numpy().tolist() == [0, 0]
+
+
+def test_an_over_long_prompt_is_cut_from_the_left_and_the_cut_is_reported(loaded, reference):
+    _, tokenizer = reference
+    n = len(tokenizer.tokenize(tf.constant([PROMPTS[3]])).to_list()[0])
+    assert n > MAX_SEQ_LEN
+    out = loaded.serving_default(tf.constant(PROMPTS), tf.constant(5))
+    # The row is EOS + the last (128 - 5 - 1) tokens.
+    assert out["prompt_tokens_dropped"].numpy().tolist() == [0, 0, 0, n - (MAX_SEQ_LEN - 6)]
+    scored = loaded.score(tf.constant(PROMPTS[3:]), tf.constant([" word word"]))
+    c = int(scored["num_tokens"][0])
+    assert scored["prompt_tokens_dropped"].numpy().tolist() == [n - (MAX_SEQ_LEN - c - 1)]
+    _, _, dropped = prompt_rows(tokenizer, PROMPTS, MAX_SEQ_LEN - 5)
+    assert dropped.tolist() == out["prompt_tokens_dropped"].numpy().tolist()
+
+
+def test_an_empty_prompt_is_the_token_after_an_eos(loaded, reference):
+    model, _ = reference
+    out = loaded.serving_default(tf.constant([""]), tf.constant(3))
+    first = int(np.argmax(model(tf.constant([[1]]))[0, -1]))
+    assert int(out["token_ids"][0, 0]) == first
+    assert out["prompt_tokens_dropped"].numpy().tolist() == [0]
+    scored = loaded.score(tf.constant(["", "Hello"]), tf.constant(["Hello", ""]))
+    assert scored["num_tokens"].numpy().tolist()[1] == 0
+    assert float(scored["log_likelihood"][1]) == 0.0 and bool(scored["is_greedy"][1])
+    assert float(scored["log_likelihood"][0]) < 0
+
+
+def test_completions_are_the_text_of_the_tokens_before_eos(loaded, reference):
+    _, tokenizer = reference
+    out = loaded.serving_default(tf.constant(PROMPTS), tf.constant(MAX_NEW_TOKENS),
+                                 tf.constant(1.0), tf.constant(0), tf.constant(1.0),
+                                 tf.constant(3))
+    for ids, length, text in zip(out["token_ids"].numpy(), out["lengths"].numpy(),
+                                 out["completions"].numpy()):
+        assert text == tokenizer.detokenize(tf.constant([ids[:length]])).numpy()[0]
+        if length < len(ids) and ids[length] == 1:  # EOS, then only padding
+            assert all(ids[length + 1:] == 0)
+
+
+def _error(call):
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        call()
+    return str(error.value)
+
+
+def test_more_prompts_than_max_batch_fail_with_a_clear_message(loaded):
+    too_many = tf.constant(["a"] * (MAX_BATCH + 1))
+    message = "too many prompts in one request: at most max_batch=4"
+    assert message in _error(lambda: loaded.serving_default(too_many))
+    assert message in _error(lambda: loaded.beam(too_many))
+    assert message in _error(lambda: loaded.score(too_many, too_many))
+    ids = tf.ones([MAX_BATCH + 1, 2], tf.int32)
+    assert message in _error(lambda: loaded.generate_ids(ids, ids))
+    assert message in _error(lambda: loaded.score_ids(ids, ids, ids, ids))
+    assert "the request holds no prompt" in _error(
+        lambda: loaded.serving_default(tf.constant([], tf.string)))
+    assert "prompts and continuations must have the same length" in _error(
+        lambda: loaded.score(tf.constant(["a", "b"]), tf.constant(["c"])))
+
+
+def test_generation_and_sampling_bounds_fail_with_their_messages(loaded):
+    prompts = tf.constant(["a"])
+    call = lambda n=1, t=0.0, k=0, p=1.0: loaded.serving_default(
+        prompts, tf.constant(n), tf.constant(t), tf.constant(k), tf.constant(p))
+    assert "max_new_tokens must be <= 8" in _error(lambda: call(n=MAX_NEW_TOKENS + 1))
+    assert "max_new_tokens must be >= 1" in _error(lambda: call(n=0))
+    assert "temperature must be >= 0" in _error(lambda: call(t=-1.0))
+    assert "top_k must be >= 0" in _error(lambda: call(k=-1))
+    assert "top_p must be in (0, 1]" in _error(lambda: call(p=0.0))
+    assert "top_p must be in (0, 1]" in _error(lambda: call(p=1.5))
+
+
+def test_token_id_signatures_check_their_ids_and_masks(loaded):
+    ids = tf.constant([[1, 5, 600]])
+    ones = tf.ones([1, 3], tf.int32)
+    assert "prompt_ids must be < vocab_size=512" in _error(lambda: loaded.generate_ids(ids, ones))
+    assert "differ in shape" in _error(lambda: loaded.generate_ids(ones, tf.ones([1, 2], tf.int32)))
+    assert "at least one token" in _error(lambda: loaded.generate_ids(ones, 0 * ones))
+    assert "only 0 and 1" in _error(lambda: loaded.generate_ids(ones, 2 * ones))
+    long = tf.ones([1, MAX_SEQ_LEN], tf.int32)
+    assert "continuation is longer than max_seq_len - 1 = 127" in _error(
+        lambda: loaded.score_ids(ones, ones, long, long))
+    assert "same number of rows" in _error(
+        lambda: loaded.score_ids(ones, ones, tf.ones([2, 1], tf.int32), tf.ones([2, 1], tf.int32)))
