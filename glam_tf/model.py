@@ -38,8 +38,12 @@ class GlamModel(keras.Model):
         self.dispatch = dispatch
         c = self.config
         policy = c.keras_dtype_policy
-        self.blocks = [DecoderBlock(c, c.is_moe_layer(i), dispatch=dispatch, dtype=policy,
-                                    name=f"block_{i}") for i in range(c.num_layers)]
+        # One attribute per block, not a list: tf.train.Checkpoint follows
+        # attributes but not the list wrapper Keras puts around a list, so a
+        # list of blocks would leave their weights out of `Checkpoint(model=...)`.
+        for i in range(c.num_layers):
+            setattr(self, f"block_{i}", DecoderBlock(c, c.is_moe_layer(i), dispatch=dispatch,
+                                                     dtype=policy, name=f"block_{i}"))
         self.final_norm = RMSNorm(c.norm_epsilon, dtype=policy, name="final_norm")
         self.embedding = dims.add_weight(self, "embedding", (c.vocab_size, c.d_model),
                                          (dims.VOCAB, dims.EMBED),
@@ -52,6 +56,10 @@ class GlamModel(keras.Model):
             block.build((None, None, c.d_model))
         self.final_norm.build((None, None, c.d_model))
         self.built = True
+
+    @property
+    def blocks(self):
+        return [getattr(self, f"block_{i}") for i in range(self.config.num_layers)]
 
     def call(self, token_ids, segment_ids=None, training=False, return_aux=False):
         length = tf.shape(token_ids)[1]

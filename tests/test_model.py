@@ -179,3 +179,12 @@ def test_weight_specs_list_exactly_the_built_weights_with_their_axes(change):
              if dims.logical_axes(w) is not None]
     listed = [(s.path, s.shape, s.axes) for s in weight_specs(config)]
     assert sorted(built) == sorted(listed)
+
+
+def test_a_checkpoint_of_the_model_alone_restores_every_weight(tmp_path):
+    model = GlamModel(SMALL)
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    other = GlamModel(SMALL)
+    tf.train.Checkpoint(model=other).read(path).assert_existing_objects_matched()
+    for a, b in zip(model.weights, other.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
