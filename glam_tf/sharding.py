@@ -17,6 +17,7 @@ laid-out values; Keras code keeps working on them unchanged.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 
 import tensorflow as tf
@@ -113,7 +114,7 @@ def make_mesh(mesh_spec: str, device_type: str = None, tpu: str = None,
             raise ShardingError("mesh 'auto' needs the model config")
         mesh_spec = default_mesh(config, devices)
     axes = parse_mesh(mesh_spec)
-    _check_size(mesh_spec, math_prod(size for _, size in axes), devices, device_type)
+    _check_size(mesh_spec, math.prod(size for _, size in axes), devices, device_type)
     if tpu is not None:
         return dtensor.create_tpu_mesh([n for n, _ in axes], [s for _, s in axes], "glam")
     if multi_client:
@@ -279,8 +280,6 @@ def unpack_to_host(value):
 
 def default_mesh(config, num_devices: int) -> str:
     """A mesh for `num_devices`: experts spread as far as they divide, the rest batch."""
-    import math
-
     experts = math.gcd(config.num_experts, num_devices) if config.is_moe else 1
     axes = [("batch", num_devices // experts)] + ([("expert", experts)] if experts > 1 else [])
     return ",".join(f"{name}:{size}" for name, size in axes)
@@ -308,20 +307,13 @@ def memory_per_device(config, mesh_spec: str, layout: str = DEFAULT_LAYOUT,
                 share = mesh[mesh_axis]
                 used.add(mesh_axis)
             parts.append(size // share)
-        local = math_prod(parts)
+        local = math.prod(parts)
         weights += local
         if optimizer == "adam":
             slots += 2 * local
         elif len(parts) >= 2:  # Adafactor: factored rows and columns
-            slots += math_prod(parts[:-1]) + math_prod(parts[:-2] + parts[-1:])
+            slots += math.prod(parts[:-1]) + math.prod(parts[:-2] + parts[-1:])
         else:
             slots += local
     return {"weights": 4 * weights, "gradients": 4 * weights, "optimizer": 4 * slots,
             "total": 4 * (2 * weights + slots)}
-
-
-def math_prod(values):
-    result = 1
-    for v in values:
-        result *= v
-    return result
