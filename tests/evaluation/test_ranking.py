@@ -1,0 +1,152 @@
+import numpy as np
+import pytest
+import sentencepiece as spm
+import tensorflow as tf
+
+from glam_tf import decoding
+from glam_tf.evaluation.ranking import accuracy, model_score_fn, rank_classify
+from glam_tf.tasks.task import Formatted
+
+
+def _table_score_fn(table, calls=None):
+    """A scorer whose answers are given: {(context, continuation): (log_likelihood, tokens)}."""
+    def score_fn(contexts, continuations):
+        if calls is not None:
+            calls.append(len(contexts))
+        rows = [table[pair] for pair in zip(contexts, continuations)]
+        return [r[0] for r in rows], [r[1] for r in rows]
+    return score_fn
+
+
+def test_rank_classify_picks_the_candidate_the_scorer_likes_best():
+    examples = [Formatted(prompt="Q1", candidates=(" a", " b", " c"), label=1),
+                Formatted(prompt="Q2", candidates=(" x", " y"), label=0),
+                Formatted(prompt="Q3", candidates=(" u", " v"), label=0)]
+    table = {("Q1", " a"): (-5.0, 1), ("Q1", " b"): (-1.0, 1), ("Q1", " c"): (-3.0, 1),
+             ("Q2", " x"): (-0.5, 1), ("Q2", " y"): (-2.0, 1),
+             ("Q3", " u"): (-4.0, 1), ("Q3", " v"): (-2.0, 1)}
+    calls = []
+    results = rank_classify(examples, _table_score_fn(table, calls), True, batch_size=3)
+    assert [r["prediction"] for r in results] == [1, 0, 1]
+    assert [r["correct"] for r in results] == [True, True, False]
+    assert results[0]["scores"] == [-5.0, -1.0, -3.0]
+    assert accuracy(results) == pytest.approx(2 / 3)
+    assert calls == [3, 3, 1]       # 7 candidates batched across examples
+
+
+def test_length_normalization_changes_the_pick():
+    # " long answer" has the higher total log-likelihood per token, but the lower sum.
+    example = Formatted(prompt="Q", candidates=(" short", " long answer here"), label=1)
+    table = {("Q", " short"): (-2.0, 1), ("Q", " long answer here"): (-3.0, 3)}
+    normalized = rank_classify([example], _table_score_fn(table), True)[0]
+    summed = rank_classify([example], _table_score_fn(table), False)[0]
+    assert (normalized["prediction"], normalized["correct"]) == (1, True)
+    assert (summed["prediction"], summed["correct"]) == (0, False)
+    assert normalized["scores"] == [-2.0, -1.0]
+
+
+def test_candidate_prompts_are_the_contexts_when_present():
+    # Winogrande-style partial scoring: the same continuation after two contexts.
+    example = Formatted(prompt="The", candidates=(" ran.", " ran."), label=1,
+                        candidate_prompts=("The dog", "The cat"))
+    table = {("The dog", " ran."): (-3.0, 2), ("The cat", " ran."): (-1.0, 2)}
+    result = rank_classify([example], _table_score_fn(table), True)[0]
+    assert (result["prediction"], result["correct"]) == (1, True)
+
+
+def test_accepted_candidates_also_count_as_correct():
+    example = Formatted(prompt="Q", candidates=(" A", " a", " b"), label=0, accepted=(1,))
+    table = {("Q", " A"): (-2.0, 1), ("Q", " a"): (-1.0, 1), ("Q", " b"): (-3.0, 1)}
+    assert rank_classify([example], _table_score_fn(table), True)[0]["correct"]
+
+
+def test_rank_classify_rejects_a_scorer_returning_the_wrong_count():
+    example = Formatted(prompt="Q", candidates=(" a", " b"), label=0)
+    with pytest.raises(ValueError, match="returned 1"):
+        rank_classify([example], lambda c, t: ([0.0], [1]), True)
+
+
+# -- model_score_fn on a tiny random model -----------------------------------
+
+_WORDS = ("the big small red old cat dog fox bird cow sat on mat log hill roof tree ran "
+          "jumped quickly slowly over under green blue yellow house garden river stone "
+          "window morning evening winter summer people children teacher question answer "
+          "because although whenever something nothing everything").split()
+# A few hundred short lines with enough distinct pieces for a 300-piece vocabulary.
+_LINES = [" ".join(_WORDS[(i * 7 + j * 13) % len(_WORDS)] for j in range(3 + i % 5))
+          + f" number {i}.\n" for i in range(400)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer_path(tmp_path_factory):
+    from glam_tf.tokenizer import train_tokenizer
+
+    return train_tokenizer(_LINES, 300, tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="module")
+def model():
+    import keras
+
+    from glam_tf.config import GlamConfig
+    from glam_tf.model import GlamModel
+
+    keras.utils.set_random_seed(5)
+    return GlamModel(GlamConfig(vocab_size=300, num_layers=1, d_model=16, d_ff=32, num_heads=2,
+                                head_dim=8, num_experts=2, group_size=16,
+                                moe_interval=1))   # one layer: it must be the MoE one
+
+
+def _direct_score(model, processor, pairs, max_length):
+    """decoding.score on ids built by the Python SentencePiece library."""
+    rows = []
+    for context, continuation in pairs:
+        cont = processor.encode(continuation)
+        ctx = ([1] + processor.encode(context))[-(max_length - len(cont)):]
+        rows.append((ctx, cont))
+    p, c = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    ids, mask = np.zeros((len(rows), p), np.int32), np.zeros((len(rows), p), np.int32)
+    cids, cmask = np.zeros((len(rows), c), np.int32), np.zeros((len(rows), c), np.int32)
+    for i, (ctx, cont) in enumerate(rows):
+        ids[i, p - len(ctx):], mask[i, p - len(ctx):] = ctx, 1
+        cids[i, :len(cont)], cmask[i, :len(cont)] = cont, 1
+    out = decoding.score(model, tf.constant(ids), tf.constant(mask), tf.constant(cids),
+                         tf.constant(cmask))
+    return out["log_likelihood"].numpy(), out["num_tokens"].numpy(), [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("max_length", [128, 20])   # 20 cuts the long context from the left
+def test_model_score_fn_equals_a_direct_decoding_score_call(model, tokenizer_path, max_length):
+    from glam_tf.tokenizer import load_tokenizer
+
+    processor = spm.SentencePieceProcessor(model_file=tokenizer_path)
+    pairs = [("the big cat sat on the", " mat"),
+             ("the old fox sat on the roof number 12. the red", " cow sat"),
+             ("the", " small bird")]
+    expected_ll, expected_n, contexts = _direct_score(model, processor, pairs, max_length)
+    if max_length == 20:
+        assert len(contexts[1]) == 20 - len(processor.encode(" cow sat"))
+        assert len(processor.encode(pairs[1][0])) + 1 > len(contexts[1])  # it was cut
+    score_fn = model_score_fn(model, load_tokenizer(tokenizer_path), max_length)
+    lls, counts = score_fn([p[0] for p in pairs], [p[1] for p in pairs])
+    np.testing.assert_allclose(lls, expected_ll, rtol=1e-5, atol=1e-5)
+    assert counts == expected_n.tolist()
+    assert all(np.isfinite(lls)) and all(ll < 0 for ll in lls)
+
+
+def test_model_score_fn_plugs_into_rank_classify(model, tokenizer_path):
+    from glam_tf.tokenizer import load_tokenizer
+
+    score_fn = model_score_fn(model, load_tokenizer(tokenizer_path), 32)
+    example = Formatted(prompt="the big cat sat on the", candidates=(" mat", " roof"), label=0)
+    result = rank_classify([example], score_fn, True, batch_size=1)[0]
+    lls, counts = score_fn([example.prompt] * 2, list(example.candidates))
+    assert result["scores"] == pytest.approx([ll / n for ll, n in zip(lls, counts)], rel=1e-5)
+
+
+def test_model_score_fn_rejects_a_continuation_longer_than_max_length(model, tokenizer_path):
+    from glam_tf.tokenizer import load_tokenizer
+
+    score_fn = model_score_fn(model, load_tokenizer(tokenizer_path), 3)
+    with pytest.raises(ValueError, match="does not fit"):
+        score_fn(["the"], [" the big cat sat on the mat"])
