@@ -124,6 +124,80 @@ def _export(args) -> int:
     return 0
 
 
+def _parse_shots(text):
+    try:
+        shots = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--shots {text!r}: give comma-separated ints, e.g. 0,1,8") from None
+    if not shots or min(shots) < 0:
+        raise ValueError(f"--shots {text!r}: give comma-separated ints >= 0, e.g. 0,1,8")
+    return shots
+
+
+def _load_user_tasks(args):
+    from glam_tf.tasks import load_task_file, load_tasks_module, register
+
+    for path in args.tasks_module or []:
+        load_tasks_module(path)
+    for path in args.task_file or []:
+        register(load_task_file(path))
+
+
+def _eval(args) -> int:
+    import json
+
+    from glam_tf.evaluation import backends
+    from glam_tf.evaluation.evaluator import evaluate_all, format_table
+    from glam_tf.tasks import select
+
+    shots = _parse_shots(args.shots)
+    _load_user_tasks(args)
+    tasks = select(args.tasks)
+    chosen = [name for name, value in (("--model_dir", args.model_dir),
+                                       ("--saved_model", args.saved_model),
+                                       ("--serving_url", args.serving_url)) if value]
+    if len(chosen) != 1:
+        raise ValueError("give exactly one of --model_dir, --saved_model, --serving_url")
+    if args.model_dir:
+        backend = backends.ModelDirBackend(args.model_dir, batch_size=args.batch_size)
+    elif args.saved_model:
+        backend = backends.SavedModelBackend(args.saved_model, batch_size=args.batch_size,
+                                             max_length=args.max_length)
+    else:
+        if not args.model_name:
+            raise ValueError("--serving_url needs --model_name")
+        backend = backends.RestBackend(args.serving_url, args.model_name,
+                                       batch_size=args.batch_size, max_length=args.max_length)
+    results = evaluate_all(tasks, backend, shots, seed=args.seed, max_examples=args.max_examples,
+                           log=lambda line: print(line, file=sys.stderr))
+    print(format_table(results))
+    if args.output:
+        kept = results if args.predictions else [
+            {k: v for k, v in r.items() if k != "predictions"} for r in results]
+        with open(args.output, "w") as f:
+            json.dump({"shots": shots, "seed": args.seed, "tasks": [t.name for t in tasks],
+                       "results": kept}, f, indent=2)
+        print(f"\nwrote {args.output}")
+    return 0
+
+
+def _tasks(args) -> int:
+    from glam_tf.tasks import REGISTRY
+
+    _load_user_tasks(args)
+    rows = [("name", "category", "kind", "source", "splits")]
+    for task in REGISTRY:
+        splits = task.eval_split + (f" (shots: {task.few_shot_split})" if task.few_shot_split
+                                    else " (zero-shot only)")
+        rows.append((task.name, task.category, task.kind, task.source.describe(), splits))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    print("\n".join(lines))
+    print(f"\n{len(rows) - 1} tasks")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glam", description="GLaM: sparse Mixture-of-Experts language models on TensorFlow.")
@@ -183,6 +257,38 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--server_base", default="/models",
                         help="EXPORT_BASE as the server sees it, for models.config")
     export.set_defaults(run=_export)
+
+    evaluate = commands.add_parser("eval", help="few-shot evaluation on tasks (glam tasks)")
+    where = evaluate.add_argument_group("model (give one)")
+    where.add_argument("--model_dir", help="a glam train model directory (in process)")
+    where.add_argument("--saved_model", help="a glam export version directory")
+    where.add_argument("--serving_url", help="TF Serving REST base URL, e.g. http://host:8501")
+    where.add_argument("--model_name", help="the served model's name (with --serving_url)")
+    evaluate.add_argument("--tasks", required=True,
+                          help="task names, 'all' or 'category:NAME', comma-separated")
+    evaluate.add_argument("--shots", default="0", help="shot counts, e.g. 0,1,8 (default 0)")
+    evaluate.add_argument("--max_examples", type=int, help="score the first N examples only")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the shots drawn")
+    evaluate.add_argument("--batch_size", type=int, default=8,
+                          help="rows per model call (<= the export's --max_batch)")
+    evaluate.add_argument("--max_length", type=int,
+                          help="--saved_model/--serving_url: the model's max_seq_len, to fit "
+                               "few-shot prompts (dropping shots)")
+    evaluate.add_argument("--output", help="write the results as JSON here")
+    evaluate.add_argument("--predictions", action="store_true",
+                          help="include every example's prediction in --output")
+    evaluate.add_argument("--tasks_module", action="append", metavar="PATH",
+                          help="a Python file registering tasks (repeatable)")
+    evaluate.add_argument("--task_file", action="append", metavar="PATH",
+                          help="a JSON/YAML task file (repeatable)")
+    evaluate.set_defaults(run=_eval)
+
+    tasks = commands.add_parser("tasks", help="list the evaluation tasks")
+    tasks.add_argument("--tasks_module", action="append", metavar="PATH",
+                       help="also list the tasks a Python file registers (repeatable)")
+    tasks.add_argument("--task_file", action="append", metavar="PATH",
+                       help="also list a JSON/YAML task file's task (repeatable)")
+    tasks.set_defaults(run=_tasks)
 
     tokenizer = commands.add_parser("tokenizer", help="SentencePiece tokenizers")
     tokenizer_commands = tokenizer.add_subparsers(dest="tokenizer_command", required=True)
