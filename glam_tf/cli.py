@@ -159,15 +159,17 @@ def _eval(args) -> int:
     if len(chosen) != 1:
         raise ValueError("give exactly one of --model_dir, --saved_model, --serving_url")
     if args.model_dir:
-        backend = backends.ModelDirBackend(args.model_dir, batch_size=args.batch_size)
+        backend = backends.ModelDirBackend(args.model_dir, batch_size=args.batch_size,
+                                           beam=args.beam)
     elif args.saved_model:
         backend = backends.SavedModelBackend(args.saved_model, batch_size=args.batch_size,
-                                             max_length=args.max_length)
+                                             max_length=args.max_length, beam=args.beam)
     else:
         if not args.model_name:
             raise ValueError("--serving_url needs --model_name")
         backend = backends.RestBackend(args.serving_url, args.model_name,
-                                       batch_size=args.batch_size, max_length=args.max_length)
+                                       batch_size=args.batch_size, max_length=args.max_length,
+                                       beam=args.beam)
     results = evaluate_all(tasks, backend, shots, seed=args.seed, max_examples=args.max_examples,
                            log=lambda line: print(line, file=sys.stderr))
     print(format_table(results))
@@ -269,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--shots", default="0", help="shot counts, e.g. 0,1,8 (default 0)")
     evaluate.add_argument("--max_examples", type=int, help="score the first N examples only")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the shots drawn")
+    evaluate.add_argument("--beam", action="store_true",
+                          help="decode generation tasks with beam search of width 4, as the "
+                               "paper does (default: greedy)")
     evaluate.add_argument("--batch_size", type=int, default=8,
                           help="rows per model call (<= the export's --max_batch)")
     evaluate.add_argument("--max_length", type=int,

@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from glam_tf.export.spec import BEAM_SIZE
 from glam_tf.tokenizer import EOS_ID, MODEL_FILENAME, PAD_ID
 
 
@@ -48,6 +49,7 @@ class Backend:
     max_length: Optional[int] = None
     max_new_tokens: Optional[int] = None
     tokenizer = None
+    beam: bool = False  # decode generation tasks with beam search of width 4 (the paper's)
 
     def count_tokens(self, text: str) -> int:
         if self.tokenizer is None:
@@ -98,7 +100,7 @@ class ModelDirBackend(Backend):
     leave room for the new tokens, as the export's `serving_default` does.
     """
 
-    def __init__(self, model_dir, batch_size: int = 8):
+    def __init__(self, model_dir, batch_size: int = 8, beam: bool = False):
         from glam_tf.evaluation.ranking import model_score_fn
         from glam_tf.export.exporter import read_model_dir, restore_model
         from glam_tf.tokenizer import load_tokenizer
@@ -107,6 +109,7 @@ class ModelDirBackend(Backend):
         self.model = restore_model(config, train_config, checkpoint)
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.batch_size = int(batch_size)
+        self.beam = beam
         self.max_length = config.max_seq_len
         self.max_new_tokens = config.max_seq_len - 1
         self._score_fn = model_score_fn(self.model, self.tokenizer, self.max_length)
@@ -126,7 +129,11 @@ class ModelDirBackend(Backend):
         for i, row in enumerate(rows):
             ids[i, width - len(row):] = row
             mask[i, width - len(row):] = 1
-        out = decoding.generate(self.model, ids, mask, max_new_tokens, eos_id=EOS_ID)
+        if self.beam:
+            out = decoding.beam_search(self.model, ids, mask, max_new_tokens,
+                                       beam_size=BEAM_SIZE, eos_id=EOS_ID)
+        else:
+            out = decoding.generate(self.model, ids, mask, max_new_tokens, eos_id=EOS_ID)
         kept = tf.RaggedTensor.from_tensor(out["token_ids"], lengths=out["lengths"])
         return self.tokenizer.detokenize(kept).numpy().tolist()
 
@@ -141,7 +148,7 @@ class SavedModelBackend(Backend):
     """
 
     def __init__(self, path, batch_size: int = 8, max_length: Optional[int] = None,
-                 max_new_tokens: Optional[int] = None):
+                 max_new_tokens: Optional[int] = None, beam: bool = False):
         import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
         from glam_tf.tokenizer import load_tokenizer
 
@@ -152,6 +159,8 @@ class SavedModelBackend(Backend):
         self.loaded = tf.saved_model.load(path)
         self._score = self.loaded.signatures["score"]
         self._generate = self.loaded.signatures["serving_default"]
+        self._beam = self.loaded.signatures["beam"]
+        self.beam = beam
         asset = os.path.join(path, "assets", MODEL_FILENAME)
         self.tokenizer = load_tokenizer(asset) if os.path.isfile(asset) else None
         self.batch_size = int(batch_size)
@@ -164,6 +173,10 @@ class SavedModelBackend(Backend):
         return out["log_likelihood"].numpy().tolist(), out["num_tokens"].numpy().tolist()
 
     def _generate_batch(self, prompts, max_new_tokens):
+        if self.beam:
+            return self._beam(prompts=tf.constant(prompts, tf.string),
+                              max_new_tokens=tf.constant(max_new_tokens, tf.int32)
+                              )["completions"].numpy().tolist()
         out = self._generate(prompts=tf.constant(prompts, tf.string),
                              max_new_tokens=tf.constant(max_new_tokens, tf.int32),
                              temperature=tf.constant(0.0), top_k=tf.constant(0, tf.int32),
@@ -175,10 +188,12 @@ class RestBackend(Backend):
     """A model served by TF Serving, over REST (`glam_tf.export.client.RestClient`)."""
 
     def __init__(self, url, model_name, batch_size: int = 8, max_length: Optional[int] = None,
-                 max_new_tokens: Optional[int] = None, tokenizer_path=None, timeout=300.0):
+                 max_new_tokens: Optional[int] = None, tokenizer_path=None, timeout=300.0,
+                 beam: bool = False):
         from glam_tf.export.client import RestClient
 
         self.client = RestClient(url, model_name, timeout=timeout)
+        self.beam = beam
         self.batch_size = int(batch_size)
         self.max_length = max_length
         self.max_new_tokens = max_new_tokens
@@ -191,5 +206,8 @@ class RestBackend(Backend):
         return out["log_likelihood"].tolist(), out["num_tokens"].tolist()
 
     def _generate_batch(self, prompts, max_new_tokens):
-        out = self.client.generate(prompts, max_new_tokens, temperature=0.0)
+        if self.beam:
+            out = self.client.predict("beam", prompts=prompts, max_new_tokens=max_new_tokens)
+        else:
+            out = self.client.generate(prompts, max_new_tokens, temperature=0.0)
         return out["completions"].tolist()

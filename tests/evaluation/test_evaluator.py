@@ -150,15 +150,16 @@ def test_format_table_has_a_column_per_shot_count_and_averages(tasks):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("beam", [False, True], ids=["greedy", "beam"])
 def test_task_file_scores_equal_in_process_and_through_the_saved_model(
-        tmp_path, eval_model_dir, eval_export_dir):
+        tmp_path, eval_model_dir, eval_export_dir, beam):
     from glam_tf.evaluation.backends import ModelDirBackend, SavedModelBackend
 
     tasks = [load_task_file(p) for p in write_tasks(tmp_path)]
-    in_process = ModelDirBackend(eval_model_dir, batch_size=EXPORT_MAX_BATCH)
+    in_process = ModelDirBackend(eval_model_dir, batch_size=EXPORT_MAX_BATCH, beam=beam)
     exported = SavedModelBackend(eval_export_dir, batch_size=EXPORT_MAX_BATCH,
                                  max_length=in_process.max_length,
-                                 max_new_tokens=EXPORT_MAX_NEW_TOKENS)
+                                 max_new_tokens=EXPORT_MAX_NEW_TOKENS, beam=beam)
     a = evaluate_all(tasks, in_process, [0, 1], seed=3)
     b = evaluate_all(tasks, exported, [0, 1], seed=3)
     assert len(a) == len(b) == 4
