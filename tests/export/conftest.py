@@ -1,9 +1,4 @@
-"""A small trained model directory and its export, shared by every test in tests/export.
-
-The model is glam_tiny with 2 blocks (one MoE) and a 512-piece tokenizer,
-trained for 3 steps: enough for real weights; the tests compare the export
-with the in-process model, not with good text.
-"""
+"""The shared trained model dir (tests/conftest.py) and its export, for tests/export."""
 
 import pytest
 import tensorflow as tf
@@ -12,26 +7,13 @@ from serving_helpers import MAX_BATCH, MAX_NEW_TOKENS, NAME
 
 
 @pytest.fixture(scope="session")
-def tokenizer_path(tmp_path_factory):
-    from glam_tf.data import parse_data_spec
-    from glam_tf.tokenizer import train_tokenizer
-
-    texts = (t.decode() for t in parse_data_spec("embedded").documents("train")
-             .take(3000).as_numpy_iterator())
-    return train_tokenizer(texts, 512, tmp_path_factory.mktemp("tokenizer"))
+def tokenizer_path(tokenizer):
+    return tokenizer
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory, tokenizer_path):
-    from glam_tf.cli import main
-
-    directory = tmp_path_factory.mktemp("run") / "model"
-    code = main(["train", "--preset", "glam_tiny", "--model_dir", str(directory), "--steps", "3",
-                 "--batch_size", "2", "--seq_len", "32", "--set", "vocab_size=512",
-                 "--set", "num_layers=2", "--tokenizer", tokenizer_path, "--log_every", "3",
-                 "--eval_every", "3"])
-    assert code == 0
-    return directory
+def model_dir(trained_model_dir):
+    return trained_model_dir
 
 
 @pytest.fixture(scope="session")
