@@ -132,6 +132,9 @@ class GrpcClient:
     def score(self, prompts, continuations) -> dict:
         return self.predict("score", prompts=prompts, continuations=continuations)
 
+    def score_candidates(self, prompts, candidates) -> dict:
+        return self.predict("score_candidates", prompts=prompts, candidates=candidates)
+
     def close(self):
         self._channel.close()
 
@@ -159,6 +162,9 @@ class RestClient:
 
     def score(self, prompts, continuations) -> dict:
         return self.predict("score", prompts=prompts, continuations=continuations)
+
+    def score_candidates(self, prompts, candidates) -> dict:
+        return self.predict("score_candidates", prompts=prompts, candidates=candidates)
 
 
 def _signature(name):

@@ -155,6 +155,8 @@ def warmup_requests(module, name):
         "serving_default": {"prompts": list(_WARMUP_PROMPTS), "max_new_tokens": new},
         "beam": {"prompts": list(_WARMUP_PROMPTS), "max_new_tokens": new},
         "score": {"prompts": list(_WARMUP_PROMPTS), "continuations": [" a", ""]},
+        "score_candidates": {"prompts": list(_WARMUP_PROMPTS),
+                             "candidates": [[" a", " b"], [" a", ""]]},
         "generate_ids": {"prompt_ids": ids, "prompt_mask": mask, "max_new_tokens": new},
         "score_ids": {"prompt_ids": ids, "prompt_mask": mask,
                       "continuation_ids": [[ids[0][-1]], [0]], "continuation_mask": [[1], [0]]},

@@ -80,6 +80,7 @@ class ServingModule(tf.Module):
         self.serving_default = functions.generate(sampled=True)
         self.beam = functions.generate(sampled=False)
         self.score = functions.score()
+        self.score_candidates = functions.score_candidates()
         self.generate_ids = functions.generate_ids()
         self.score_ids = functions.score_ids()
         read = {}
@@ -148,6 +149,33 @@ class _SignatureFunctions:
                                  continuation_mask)
             return {**out, "prompt_tokens_dropped": dropped}
         return tf.function(score, input_signature=_input_signature("score"))
+
+    def score_candidates(self):
+        def score_candidates(prompts, candidates):
+            batch, n = tf.shape(prompts)[0], tf.shape(candidates)[1]
+            checks = self._batch_checks(batch)
+            checks += [
+                tf.debugging.assert_equal(
+                    tf.shape(candidates)[0], batch,
+                    message="candidates must have one row per prompt"),
+                tf.debugging.assert_less_equal(
+                    batch * n, self.max_batch,
+                    message=f"too many candidates in one request: prompts x candidates per "
+                            f"prompt must be at most max_batch={self.max_batch}")]
+            with tf.control_dependencies(checks):
+                tokens = self.tokenizer.tokenize(tf.reshape(candidates, [-1]))   # [B*N, (c)]
+            flat_ids = tf.cast(tokens.to_tensor(default_value=PAD_ID), tf.int32)
+            length = tf.shape(flat_ids)[1]
+            flat_mask = tf.sequence_mask(tokens.row_lengths(), length, tf.int32)
+            room = self._continuation_check(length)
+            with tf.control_dependencies([room]):
+                ids, mask, dropped = left_pad(self.tokenizer.tokenize(prompts),
+                                              self.max_seq_len - length)
+            out = decoding.score_candidates(self.model, ids, mask,
+                                            tf.reshape(flat_ids, [batch, n, length]),
+                                            tf.reshape(flat_mask, [batch, n, length]))
+            return {**out, "prompt_tokens_dropped": dropped}
+        return tf.function(score_candidates, input_signature=_input_signature("score_candidates"))
 
     def generate_ids(self):
         d = self._defaults()

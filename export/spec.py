@@ -3,7 +3,7 @@
 The exporter builds its `tf.TensorSpec`s from it, the client converts request
 values with its dtypes, and the tests and docs/serving.md check against it.
 Shapes: `None` is a dimension of any size (B prompts, P prompt tokens, N new
-tokens, C continuation tokens); `()` is a scalar.
+tokens, C continuation tokens, N candidates per prompt); `()` is a scalar.
 
 Optional inputs have a default in the SignatureDef (`defaults` map, written by
 TF 2.21 from the serving functions' default arguments); TF Serving's Predict
@@ -65,6 +65,12 @@ _SCORED = (
     Tensor("is_greedy", "bool", (None,)),
     Tensor("prompt_tokens_dropped", "int32", (None,)),
 )
+_SCORED_CANDIDATES = (
+    Tensor("log_likelihood", "float32", (None, None)),
+    Tensor("num_tokens", "int32", (None, None)),
+    Tensor("is_greedy", "bool", (None, None)),
+    Tensor("prompt_tokens_dropped", "int32", (None,)),
+)
 _PROMPTS = Tensor("prompts", "string", (None,))
 _COMPLETIONS = Tensor("completions", "string", (None,))
 _PROMPT_IDS = (Tensor("prompt_ids", "int32", (None, None)),
@@ -77,6 +83,10 @@ SIGNATURES = {s.name: s for s in (
               f"The most likely continuation under beam search of width {BEAM_SIZE}."),
     Signature("score", (_PROMPTS, Tensor("continuations", "string", (None,))), _SCORED,
               "Log-likelihood of each continuation after its prompt (few-shot ranking)."),
+    Signature("score_candidates", (_PROMPTS, Tensor("candidates", "string", (None, None))),
+              _SCORED_CANDIDATES,
+              "score for N candidates per prompt [B, N], the prompt run once; an empty "
+              "candidate scores 0 over 0 tokens (pads rows with fewer candidates)."),
     Signature("generate_ids", _PROMPT_IDS + _SAMPLING, _GENERATED,
               "serving_default on token ids: left-padded prompts, mask 1 = token."),
     Signature("score_ids", _PROMPT_IDS + (Tensor("continuation_ids", "int32", (None, None)),

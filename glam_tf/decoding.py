@@ -150,3 +150,36 @@ def score(model, prompt_ids, prompt_mask, continuation_ids, continuation_mask):
     return {"log_likelihood": tf.reduce_sum(chosen * weight, axis=-1),
             "num_tokens": tf.reduce_sum(tf.cast(continuation_mask, tf.int32), axis=-1),
             "is_greedy": tf.reduce_all(greedy | (weight == 0), axis=-1)}
+
+
+def score_candidates(model, prompt_ids, prompt_mask, candidate_ids, candidate_mask):
+    """`score` for N candidates per prompt, running each prompt once.
+
+    The prompts fill a cache, which is repeated for each prompt's candidates;
+    the candidates then run after it in one `extend`. Equal to `score` on every
+    (prompt, candidate) pair, at the cost of one prompt pass instead of N.
+
+    prompt_*: int32 [B, P] left-padded; candidate_*: int32 [B, N, C]
+    right-padded (a candidate of no tokens scores 0 over 0 tokens). Returns
+    `score`'s outputs shaped [B, N].
+    """
+    shape = tf.shape(candidate_ids)
+    batch, n, length = shape[0], shape[1], shape[2]
+    last_logits, cache = _prefill(model, prompt_ids, prompt_mask,
+                                  tf.shape(prompt_ids)[1] + length)
+    repeat = lambda x: tf.repeat(x, n, axis=0)                    # [B, ...] -> [B*N, ...]
+    cache = {"layers": tf.nest.map_structure(repeat, cache["layers"]),
+             "valid": repeat(cache["valid"]), "index": cache["index"]}
+    ids = tf.reshape(candidate_ids, [batch * n, length])            # [B*N, C]
+    mask = tf.reshape(tf.cast(candidate_mask, tf.int32), [batch * n, length])
+    logits, _ = model.extend(ids, cache, segment_ids=mask)          # [B*N, C, V]
+    # Token c is predicted by the logits before it: the prompt's last for c = 0.
+    logits = tf.concat([tf.expand_dims(repeat(last_logits), 1), logits[:, :-1]], axis=1)
+    log_probs = tf.nn.log_softmax(logits)
+    chosen = tf.gather(log_probs, ids, batch_dims=2)
+    weight = tf.cast(mask, tf.float32)
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32) == ids
+    out = {"log_likelihood": tf.reduce_sum(chosen * weight, axis=-1),
+           "num_tokens": tf.reduce_sum(mask, axis=-1),
+           "is_greedy": tf.reduce_all(greedy | (weight == 0), axis=-1)}
+    return {k: tf.reshape(v, [batch, n]) for k, v in out.items()}

@@ -126,3 +126,25 @@ def test_score_equals_the_sum_of_next_token_log_probabilities(model):
     greedy_c = decoding.generate(model, p_ids[:1], p_mask[:1], 2, eos_id=-1)["token_ids"]
     assert bool(decoding.score(model, p_ids[:1], p_mask[:1], greedy_c,
                                np.ones((1, 2), np.int32))["is_greedy"][0])
+
+
+def test_score_candidates_runs_the_prompt_once_and_equals_score_on_every_pair(model):
+    prompts = [[5, 7, 3], [4], [9, 2, 8, 6]]
+    candidates = [[[2, 9], [6], [3, 3, 5]], [[6, 6, 8], [7], []], [[10], [11, 4], [5]]]
+    p_ids, p_mask = _left_padded(prompts)
+    c_ids = np.zeros((3, 3, 3), np.int32)
+    c_mask = np.zeros((3, 3, 3), np.int32)
+    for b, row in enumerate(candidates):
+        for n, c in enumerate(row):
+            c_ids[b, n, :len(c)], c_mask[b, n, :len(c)] = c, 1
+    out = decoding.score_candidates(model, p_ids, p_mask, c_ids, c_mask)
+    for key in ("log_likelihood", "num_tokens", "is_greedy"):
+        assert out[key].shape == (3, 3)
+    for n in range(3):  # the same pairs, one candidate per prompt, through `score`
+        pair = decoding.score(model, p_ids, p_mask, c_ids[:, n], c_mask[:, n])
+        np.testing.assert_allclose(out["log_likelihood"][:, n], pair["log_likelihood"],
+                                   rtol=1e-4, atol=1e-5)
+        assert out["num_tokens"][:, n].numpy().tolist() == pair["num_tokens"].numpy().tolist()
+        assert (out["is_greedy"][:, n].numpy().tolist()
+                == pair["is_greedy"].numpy().tolist())
+    assert out["num_tokens"][1, 2] == 0 and out["log_likelihood"][1, 2] == 0.0

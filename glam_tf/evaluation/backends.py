@@ -6,6 +6,8 @@ A backend has
       -> (log_likelihoods: list[float], num_tokens: list[int])
   generate(prompts: list[str], max_new_tokens: int) -> list[str]      (greedy)
 
+and, when `shares_prompts`, `score_candidates(contexts, candidate_lists)`
+(`ranking`'s candidates_score_fn: each context runs once for its candidates),
 and the attributes `batch_size` (most rows per call to the model),
 `max_length` (tokens per row, None when unknown) and `max_new_tokens` (most
 tokens `generate` may produce, None when unbounded), plus
@@ -50,6 +52,7 @@ class Backend:
     max_new_tokens: Optional[int] = None
     tokenizer = None
     beam: bool = False  # decode generation tasks with beam search of width 4 (the paper's)
+    shares_prompts: bool = False  # offers score_candidates
 
     def count_tokens(self, text: str) -> int:
         if self.tokenizer is None:
@@ -71,6 +74,21 @@ class Backend:
             counts.extend(int(x) for x in n)
         return lls, counts
 
+    def score_candidates(self, contexts, candidate_lists):
+        """One context with its list of candidates per row; the caller sizes the batch."""
+        if not self.shares_prompts:
+            raise NotImplementedError(f"{type(self).__name__} scores (context, continuation) "
+                                      "pairs only")
+        contexts, candidate_lists = list(contexts), [list(c) for c in candidate_lists]
+        if len(contexts) != len(candidate_lists):
+            raise ValueError(f"{len(contexts)} contexts for {len(candidate_lists)} "
+                             "candidate lists")
+        if any(not c for c in candidate_lists):
+            raise ValueError("every context needs at least one candidate")
+        lls, counts = self._score_candidates_batch(contexts, candidate_lists)
+        return ([[float(x) for x in row[:len(c)]] for row, c in zip(lls, candidate_lists)],
+                [[int(x) for x in row[:len(c)]] for row, c in zip(counts, candidate_lists)])
+
     def generate(self, prompts, max_new_tokens):
         prompts = list(prompts)
         if max_new_tokens < 1:
@@ -90,6 +108,15 @@ class Backend:
     def _generate_batch(self, prompts, max_new_tokens):
         raise NotImplementedError
 
+    def _score_candidates_batch(self, contexts, candidate_lists):
+        raise NotImplementedError
+
+
+def _rectangular(candidate_lists):
+    """Candidate lists padded with empty strings to the longest (they score 0 over 0 tokens)."""
+    width = max(map(len, candidate_lists))
+    return [c + [""] * (width - len(c)) for c in candidate_lists]
+
 
 class ModelDirBackend(Backend):
     """The latest checkpoint of a `glam train` model dir, in this process.
@@ -98,10 +125,13 @@ class ModelDirBackend(Backend):
     `restore_model`); scoring is `ranking.model_score_fn`, generation
     `decoding.generate` (greedy) on [EOS] + prompt tokens, cut from the left to
     leave room for the new tokens, as the export's `serving_default` does.
+    Candidates of one context share its key/value cache (`score_candidates`).
     """
 
+    shares_prompts = True
+
     def __init__(self, model_dir, batch_size: int = 8, beam: bool = False):
-        from glam_tf.evaluation.ranking import model_score_fn
+        from glam_tf.evaluation.ranking import model_candidates_score_fn, model_score_fn
         from glam_tf.export.exporter import read_model_dir, restore_model
         from glam_tf.tokenizer import load_tokenizer
 
@@ -113,9 +143,14 @@ class ModelDirBackend(Backend):
         self.max_length = config.max_seq_len
         self.max_new_tokens = config.max_seq_len - 1
         self._score_fn = model_score_fn(self.model, self.tokenizer, self.max_length)
+        self._candidates_fn = model_candidates_score_fn(self.model, self.tokenizer,
+                                                        self.max_length)
 
     def _score_batch(self, contexts, continuations):
         return self._score_fn(contexts, continuations)
+
+    def _score_candidates_batch(self, contexts, candidate_lists):
+        return self._candidates_fn(contexts, candidate_lists)
 
     def _generate_batch(self, prompts, max_new_tokens):
         from glam_tf import decoding
@@ -141,8 +176,8 @@ class ModelDirBackend(Backend):
 class SavedModelBackend(Backend):
     """An export of `glam export` (a version directory), loaded in this process.
 
-    Uses the `score` and `serving_default` signatures (greedy: temperature 0),
-    every input given. `batch_size` must not exceed the export's --max_batch.
+    Uses the `score_candidates` (exports that have it), `score` and
+    `serving_default` (greedy: temperature 0) signatures, every input given. `batch_size` must not exceed the export's --max_batch.
     `max_length` (the model's max_seq_len) is not in the SavedModel: give it to
     let the evaluator fit few-shot prompts.
     """
@@ -160,6 +195,8 @@ class SavedModelBackend(Backend):
         self._score = self.loaded.signatures["score"]
         self._generate = self.loaded.signatures["serving_default"]
         self._beam = self.loaded.signatures["beam"]
+        self._score_candidates = self.loaded.signatures.get("score_candidates")
+        self.shares_prompts = self._score_candidates is not None
         self.beam = beam
         asset = os.path.join(path, "assets", MODEL_FILENAME)
         self.tokenizer = load_tokenizer(asset) if os.path.isfile(asset) else None
@@ -170,6 +207,12 @@ class SavedModelBackend(Backend):
     def _score_batch(self, contexts, continuations):
         out = self._score(prompts=tf.constant(contexts, tf.string),
                           continuations=tf.constant(continuations, tf.string))
+        return out["log_likelihood"].numpy().tolist(), out["num_tokens"].numpy().tolist()
+
+    def _score_candidates_batch(self, contexts, candidate_lists):
+        out = self._score_candidates(prompts=tf.constant(contexts, tf.string),
+                                     candidates=tf.constant(_rectangular(candidate_lists),
+                                                            tf.string))
         return out["log_likelihood"].numpy().tolist(), out["num_tokens"].numpy().tolist()
 
     def _generate_batch(self, prompts, max_new_tokens):
@@ -185,15 +228,20 @@ class SavedModelBackend(Backend):
 
 
 class RestBackend(Backend):
-    """A model served by TF Serving, over REST (`glam_tf.export.client.RestClient`)."""
+    """A model served by TF Serving, over REST (`glam_tf.export.client.RestClient`).
+
+    `shares_prompts` (default True) uses the export's `score_candidates`
+    signature; set it False for a model exported before that signature existed.
+    """
 
     def __init__(self, url, model_name, batch_size: int = 8, max_length: Optional[int] = None,
                  max_new_tokens: Optional[int] = None, tokenizer_path=None, timeout=300.0,
-                 beam: bool = False):
+                 beam: bool = False, shares_prompts: bool = True):
         from glam_tf.export.client import RestClient
 
         self.client = RestClient(url, model_name, timeout=timeout)
         self.beam = beam
+        self.shares_prompts = shares_prompts
         self.batch_size = int(batch_size)
         self.max_length = max_length
         self.max_new_tokens = max_new_tokens
@@ -203,6 +251,10 @@ class RestBackend(Backend):
 
     def _score_batch(self, contexts, continuations):
         out = self.client.score(contexts, continuations)
+        return out["log_likelihood"].tolist(), out["num_tokens"].tolist()
+
+    def _score_candidates_batch(self, contexts, candidate_lists):
+        out = self.client.score_candidates(contexts, _rectangular(candidate_lists))
         return out["log_likelihood"].tolist(), out["num_tokens"].tolist()
 
     def _generate_batch(self, prompts, max_new_tokens):

@@ -10,7 +10,9 @@
     the front until the prompt fits `max_tokens` (default: the backend's
     max_length, less the decoding budget for generate tasks; no fitting when
     the backend cannot count tokens or has no max_length).
-  * rank tasks: `ranking.rank_classify` on `backend.score` -> "accuracy".
+  * rank tasks: `ranking.rank_classify` on `backend.score`, or on
+    `backend.score_candidates` when the backend `shares_prompts` (each
+    few-shot prompt then runs once for all its candidates) -> "accuracy".
   * generate tasks: `backend.generate` (greedy), `metrics.postprocess_generation`
     with the task's stop sequences, then each of `task.metrics`
     (exact_match, f1; best over the gold answers, `task.no_answer` honoured).
@@ -103,8 +105,10 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
             if e.label is None:
                 raise ValueError(f"task {task.name!r}: split {task.eval_split!r} has an "
                                  "unlabelled example; cannot compute accuracy")
+        shared = backend.score_candidates if getattr(backend, "shares_prompts", False) else None
         ranked = ranking.rank_classify(prompted, backend.score, task.length_normalize,
-                                       batch_size=getattr(backend, "batch_size", 32))
+                                       batch_size=getattr(backend, "batch_size", 32),
+                                       candidates_score_fn=shared)
         values = {"accuracy": ranking.accuracy(ranked)}
         for i, (example, r) in enumerate(zip(prompted, ranked)):
             predictions.append({

@@ -6,9 +6,16 @@ A scorer is any function
       -> (log_likelihoods: list[float], num_tokens: list[int])
 
 giving log P(continuation | context) summed over the continuation's tokens,
-and its token count, for each pair. `model_score_fn` builds one from an
-in-process GlamModel; a SavedModel signature or a REST client can be adapted
-the same way. Candidates of different examples share batches.
+and its token count, for each pair. A scorer that can run a shared context
+once for all of its candidates also offers
+
+  candidates_score_fn(contexts: list[str], candidates: list[list[str]])
+      -> (log_likelihoods: list[list[float]], num_tokens: list[list[int]])
+
+(one context per list of continuations), which rank_classify then prefers.
+`model_score_fn` and `model_candidates_score_fn` build both from an
+in-process GlamModel; the evaluation backends adapt a SavedModel or a REST
+endpoint the same way. Candidates of different examples share batches.
 """
 
 from __future__ import annotations
@@ -25,14 +32,64 @@ from glam_tf.tokenizer import EOS_ID, PAD_ID
 ScoreFn = Callable[[list, list], tuple]
 
 
+def _units(examples, batch_size, shared):
+    """(example, [candidate indices], context, [continuations]) to score together.
+
+    Shared: the candidates of an example that follow the same context, in
+    chunks of at most batch_size; otherwise one unit per candidate.
+    """
+    units = []
+    for e, example in enumerate(examples):
+        if not example.is_rank:
+            raise ValueError(f"example {e} has no candidates: rank_classify needs rank examples")
+        pairs = example.pairs()
+        if not shared:
+            units.extend((e, [c], context, [continuation])
+                         for c, (context, continuation) in enumerate(pairs))
+            continue
+        by_context = {}
+        for c, (context, _) in enumerate(pairs):
+            by_context.setdefault(context, []).append(c)
+        for context, members in by_context.items():
+            for start in range(0, len(members), batch_size):
+                chunk = members[start:start + batch_size]
+                units.append((e, chunk, context, [pairs[c][1] for c in chunk]))
+    return units
+
+
+def _batches(units, batch_size):
+    """Consecutive units that fit batch_size rows once padded to the widest unit.
+
+    Scorers pad every context to as many candidates as the widest unit holds,
+    so a batch costs len(batch) * widest rows.
+    """
+    batch, widest = [], 0
+    for unit in units:
+        width = max(widest, len(unit[1]))
+        if batch and (len(batch) + 1) * width > batch_size:
+            yield batch
+            batch, width = [], len(unit[1])
+        batch.append(unit)
+        widest = width
+    if batch:
+        yield batch
+
+
+def _check_lengths(what, got, want):
+    if len(got) != len(want):
+        raise ValueError(f"{what} returned {len(got)} values for {len(want)} inputs")
+
+
 def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, length_normalize: bool,
-                  batch_size: int = 32) -> list[dict]:
+                  batch_size: int = 32, candidates_score_fn=None) -> list[dict]:
     """Scores each candidate of each rank example and picks the argmax.
 
     A candidate's score is its summed log-likelihood, divided by its token
     count when `length_normalize` (Task.length_normalize). Ties go to the
     lowest index. Each candidate follows its own context when the example has
-    `candidate_prompts` (see `Formatted.pairs`).
+    `candidate_prompts` (see `Formatted.pairs`). With `candidates_score_fn`,
+    the candidates that share a context are scored in one call, so the
+    context runs once; `score_fn` is then not called.
 
     Returns one dict per example: {"prediction": int, "correct": bool (the
     prediction is in `correct_labels`; always False for an unlabelled
@@ -41,28 +98,28 @@ def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, length_norma
     """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: must be >= 1")
-    pairs = []                                       # (example, candidate, context, continuation)
-    for e, example in enumerate(examples):
-        if not example.is_rank:
-            raise ValueError(f"example {e} has no candidates: rank_classify needs rank examples")
-        pairs.extend((e, c, context, continuation)
-                     for c, (context, continuation) in enumerate(example.pairs()))
-    log_likelihoods, num_tokens = [], []
-    for start in range(0, len(pairs), batch_size):
-        batch = pairs[start:start + batch_size]
-        lls, counts = score_fn([p[2] for p in batch], [p[3] for p in batch])
-        lls, counts = list(lls), list(counts)
-        if len(lls) != len(batch) or len(counts) != len(batch):
-            raise ValueError(f"score_fn returned {len(lls)} log-likelihoods and {len(counts)} "
-                             f"token counts for {len(batch)} pairs")
-        log_likelihoods.extend(float(x) for x in lls)
-        num_tokens.extend(int(n) for n in counts)
+    units = _units(examples, batch_size, shared=candidates_score_fn is not None)
+    log_likelihoods = [[None] * len(x.candidates) for x in examples]
+    num_tokens = [[None] * len(x.candidates) for x in examples]
+    for batch in _batches(units, batch_size):
+        if candidates_score_fn is not None:
+            lls, counts = candidates_score_fn([u[2] for u in batch], [u[3] for u in batch])
+            lls, counts = list(lls), list(counts)
+            _check_lengths("candidates_score_fn", lls, batch)
+            _check_lengths("candidates_score_fn", counts, batch)
+        else:
+            flat_lls, flat_counts = score_fn([u[2] for u in batch], [u[3][0] for u in batch])
+            flat_lls, flat_counts = list(flat_lls), list(flat_counts)
+            _check_lengths("score_fn", flat_lls, batch)
+            _check_lengths("score_fn", flat_counts, batch)
+            lls, counts = [[x] for x in flat_lls], [[n] for n in flat_counts]
+        for (e, members, _, _), ll, count in zip(batch, lls, counts):
+            _check_lengths("candidates_score_fn", list(ll), members)
+            for c, x, n in zip(members, ll, count):
+                log_likelihoods[e][c], num_tokens[e][c] = float(x), int(n)
 
-    results, i = [], 0
-    for example in examples:
-        n = len(example.candidates)
-        lls, counts = log_likelihoods[i:i + n], num_tokens[i:i + n]
-        i += n
+    results = []
+    for example, lls, counts in zip(examples, log_likelihoods, num_tokens):
         if length_normalize:
             if min(counts) < 1:
                 raise ValueError(f"a candidate of {example.candidates!r} has no tokens; "
@@ -84,8 +141,51 @@ def accuracy(results: Sequence[dict]) -> float:
     return sum(bool(r["correct"]) for r in results) / len(results)
 
 
+def _tokenize(tokenizer, texts):
+    return tokenizer.tokenize(tf.constant(list(texts), tf.string)).to_list()
+
+
+def _token_arrays(tokenizer, contexts, candidate_lists, max_length):
+    """Left-padded [EOS] + context rows [B, P] and right-padded candidates [B, N, C].
+
+    Each context loses tokens from the left to leave room for its longest
+    candidate; rows with fewer candidates than N are padded with empty ones.
+    """
+    if len(contexts) != len(candidate_lists):
+        raise ValueError(f"{len(contexts)} contexts for {len(candidate_lists)} candidate lists")
+    flat = _tokenize(tokenizer, [c for cands in candidate_lists for c in cands])
+    rows, i = [], 0
+    for context, cands in zip(_tokenize(tokenizer, contexts), candidate_lists):
+        tokens, i = flat[i:i + len(cands)], i + len(cands)
+        for t in tokens:
+            if not 1 <= len(t) <= max_length - 1:
+                raise ValueError(f"a continuation of {len(t)} tokens does not fit "
+                                 f"max_length={max_length} with at least one context token")
+        longest = max(map(len, tokens))
+        rows.append((([EOS_ID] + context)[-(max_length - longest):], tokens))
+    width_p = max(len(c) for c, _ in rows)
+    width_n = max(len(t) for _, t in rows)
+    width_c = max(len(x) for _, t in rows for x in t)
+    prompt_ids = np.full((len(rows), width_p), PAD_ID, np.int32)
+    prompt_mask = np.zeros((len(rows), width_p), np.int32)
+    cand_ids = np.full((len(rows), width_n, width_c), PAD_ID, np.int32)
+    cand_mask = np.zeros((len(rows), width_n, width_c), np.int32)
+    for b, (context, tokens) in enumerate(rows):
+        prompt_ids[b, width_p - len(context):] = context
+        prompt_mask[b, width_p - len(context):] = 1
+        for n, t in enumerate(tokens):
+            cand_ids[b, n, :len(t)] = t
+            cand_mask[b, n, :len(t)] = 1
+    return prompt_ids, prompt_mask, cand_ids, cand_mask
+
+
+def _check_max_length(max_length):
+    if max_length < 2:
+        raise ValueError(f"max_length={max_length}: must be >= 2")
+
+
 def model_score_fn(model, tokenizer, max_length: int) -> ScoreFn:
-    """A `score_fn` running `decoding.score` on an in-process GlamModel.
+    """A `score_fn` running `decoding.score` (one forward pass) on an in-process GlamModel.
 
     Args:
       model: GlamModel.
@@ -96,34 +196,35 @@ def model_score_fn(model, tokenizer, max_length: int) -> ScoreFn:
     training); contexts are left-padded and continuations right-padded.
     Raises ValueError when a continuation leaves no room for one context token.
     """
-    if max_length < 2:
-        raise ValueError(f"max_length={max_length}: must be >= 2")
-
-    def tokenize(texts):
-        return tokenizer.tokenize(tf.constant(list(texts), tf.string)).to_list()
+    _check_max_length(max_length)
 
     def score_fn(contexts, continuations):
         if len(contexts) != len(continuations):
             raise ValueError(f"{len(contexts)} contexts for {len(continuations)} continuations")
-        rows = []
-        for context, continuation in zip(tokenize(contexts), tokenize(continuations)):
-            if not 1 <= len(continuation) <= max_length - 1:
-                raise ValueError(f"a continuation of {len(continuation)} tokens does not fit "
-                                 f"max_length={max_length} with at least one context token")
-            context = ([EOS_ID] + context)[-(max_length - len(continuation)):]
-            rows.append((context, continuation))
-        width_p = max(len(c) for c, _ in rows)
-        width_c = max(len(t) for _, t in rows)
-        prompt_ids = np.full((len(rows), width_p), PAD_ID, np.int32)      # [B, P] left-padded
-        prompt_mask = np.zeros((len(rows), width_p), np.int32)
-        cont_ids = np.full((len(rows), width_c), PAD_ID, np.int32)        # [B, C] right-padded
-        cont_mask = np.zeros((len(rows), width_c), np.int32)
-        for row, (context, continuation) in enumerate(rows):
-            prompt_ids[row, width_p - len(context):] = context
-            prompt_mask[row, width_p - len(context):] = 1
-            cont_ids[row, :len(continuation)] = continuation
-            cont_mask[row, :len(continuation)] = 1
-        out = decoding.score(model, prompt_ids, prompt_mask, cont_ids, cont_mask)
+        p_ids, p_mask, c_ids, c_mask = _token_arrays(tokenizer, contexts,
+                                                     [[c] for c in continuations], max_length)
+        out = decoding.score(model, p_ids, p_mask, c_ids[:, 0], c_mask[:, 0])
         return (out["log_likelihood"].numpy().tolist(), out["num_tokens"].numpy().tolist())
 
     return score_fn
+
+
+def model_candidates_score_fn(model, tokenizer, max_length: int):
+    """A `candidates_score_fn` running `decoding.score_candidates` on an in-process GlamModel.
+
+    Each context runs once (its key/value cache is shared by its candidates);
+    rows as in `model_score_fn`, the context cut from the left to leave room
+    for its longest candidate.
+    """
+    _check_max_length(max_length)
+
+    def candidates_score_fn(contexts, candidate_lists):
+        candidate_lists = [list(c) for c in candidate_lists]
+        p_ids, p_mask, c_ids, c_mask = _token_arrays(tokenizer, contexts, candidate_lists,
+                                                     max_length)
+        out = decoding.score_candidates(model, p_ids, p_mask, c_ids, c_mask)
+        lls, counts = out["log_likelihood"].numpy(), out["num_tokens"].numpy()
+        return ([lls[b, :len(c)].tolist() for b, c in enumerate(candidate_lists)],
+                [counts[b, :len(c)].tolist() for b, c in enumerate(candidate_lists)])
+
+    return candidates_score_fn

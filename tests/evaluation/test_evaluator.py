@@ -179,6 +179,67 @@ def test_task_file_scores_equal_in_process_and_through_the_saved_model(
     assert all(0.0 <= v <= 1.0 for r in a for v in r["metrics"].values())
 
 
+def _max_seq_len(model_dir):
+    from glam_tf.export.exporter import read_model_dir
+
+    return read_model_dir(model_dir)[0].max_seq_len
+
+
+def _assert_same_results(a, b):
+    assert [(r["task"], r["shots"]) for r in a] == [(r["task"], r["shots"]) for r in b]
+    for x, y in zip(a, b):
+        for p, q in zip(x["predictions"], y["predictions"]):
+            assert p["prediction"] == q["prediction"]
+            if x["kind"] == "rank":
+                np.testing.assert_allclose(p["log_likelihoods"], q["log_likelihoods"],
+                                           rtol=1e-4, atol=1e-4)
+                assert p["num_tokens"] == q["num_tokens"]
+            else:
+                assert p["output"] == q["output"]
+        assert x["metrics"] == pytest.approx(y["metrics"])
+
+
+@pytest.mark.slow
+def test_shared_prompt_scoring_equals_scoring_each_pair(tmp_path, eval_model_dir,
+                                                        eval_export_dir):
+    from glam_tf.evaluation.backends import ModelDirBackend, SavedModelBackend
+
+    rank = load_task_file(write_tasks(tmp_path)[0])
+    for backend in (ModelDirBackend(eval_model_dir, batch_size=EXPORT_MAX_BATCH),
+                    SavedModelBackend(eval_export_dir, batch_size=EXPORT_MAX_BATCH,
+                                      max_length=_max_seq_len(eval_model_dir))):
+        assert backend.shares_prompts
+        shared = evaluate_all([rank], backend, [0, 2], seed=1)
+        backend.shares_prompts = False
+        _assert_same_results(shared, evaluate_all([rank], backend, [0, 2], seed=1))
+
+
+@pytest.mark.slow
+def test_rest_backend_through_tf_serving_rest_equals_the_saved_model_backend(
+        tmp_path, eval_model_dir, eval_export_dir):
+    from loopback_serving import SessionPredictor, rest_server
+
+    from glam_tf.evaluation.backends import RestBackend, SavedModelBackend
+    from glam_tf.export.client import ServingError
+
+    tasks = [load_task_file(p) for p in write_tasks(tmp_path)]
+    tokenizer_path = os.path.join(eval_export_dir, "assets", "tokenizer.model")
+    max_length = _max_seq_len(eval_model_dir)
+    exported = SavedModelBackend(eval_export_dir, batch_size=EXPORT_MAX_BATCH,
+                                 max_length=max_length, max_new_tokens=EXPORT_MAX_NEW_TOKENS)
+    expected = evaluate_all(tasks, exported, [0, 1], seed=2)
+    with rest_server(SessionPredictor(eval_export_dir), "glam") as url:
+        served = RestBackend(url, "glam", batch_size=EXPORT_MAX_BATCH, max_length=max_length,
+                             max_new_tokens=EXPORT_MAX_NEW_TOKENS, tokenizer_path=tokenizer_path,
+                             timeout=120)
+        _assert_same_results(evaluate_all(tasks, served, [0, 1], seed=2), expected)
+        too_big = RestBackend(url, "glam", batch_size=EXPORT_MAX_BATCH + 1, timeout=120)
+        with pytest.raises(ServingError, match="max_batch=4"):
+            too_big.generate(["a"] * (EXPORT_MAX_BATCH + 1), 2)
+        with pytest.raises(ServingError, match="Servable not found"):
+            RestBackend(url, "other", timeout=120).generate(["a"], 2)
+
+
 @pytest.mark.slow
 def test_glam_eval_runs_a_task_file_and_writes_json(tmp_path, eval_model_dir):
     rank_file, qa_file = write_tasks(tmp_path / "tasks")

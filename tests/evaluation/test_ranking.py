@@ -4,7 +4,8 @@ import sentencepiece as spm
 import tensorflow as tf
 
 from glam_tf import decoding
-from glam_tf.evaluation.ranking import accuracy, model_score_fn, rank_classify
+from glam_tf.evaluation.ranking import (accuracy, model_candidates_score_fn, model_score_fn,
+                                        rank_classify)
 from glam_tf.tasks.task import Formatted
 
 
@@ -32,6 +33,44 @@ def test_rank_classify_picks_the_candidate_the_scorer_likes_best():
     assert results[0]["scores"] == [-5.0, -1.0, -3.0]
     assert accuracy(results) == pytest.approx(2 / 3)
     assert calls == [3, 3, 1]       # 7 candidates batched across examples
+
+
+def _table_candidates_score_fn(table, calls):
+    """The same table, as a scorer that takes each context with a list of candidates."""
+    def candidates_score_fn(contexts, candidate_lists):
+        calls.append([(context, len(cands)) for context, cands in zip(contexts, candidate_lists)])
+        rows = [[table[(context, c)] for c in cands]
+                for context, cands in zip(contexts, candidate_lists)]
+        return [[r[0] for r in row] for row in rows], [[r[1] for r in row] for row in rows]
+    return candidates_score_fn
+
+
+def test_a_shared_context_is_passed_once_with_all_its_candidates():
+    examples = [Formatted(prompt="Q1", candidates=(" a", " b", " c"), label=1),
+                Formatted(prompt="Q2", candidates=(" x", " y"), label=0),
+                Formatted(prompt="The", candidates=(" ran.", " ran."), label=1,
+                          candidate_prompts=("The dog", "The cat"))]
+    table = {("Q1", " a"): (-5.0, 1), ("Q1", " b"): (-1.0, 1), ("Q1", " c"): (-3.0, 1),
+             ("Q2", " x"): (-0.5, 1), ("Q2", " y"): (-2.0, 1),
+             ("The dog", " ran."): (-3.0, 2), ("The cat", " ran."): (-1.0, 2)}
+    calls, pair_calls = [], []
+    shared = rank_classify(examples, _table_score_fn(table, pair_calls), True, batch_size=4,
+                           candidates_score_fn=_table_candidates_score_fn(table, calls))
+    per_pair = rank_classify(examples, _table_score_fn(table), True, batch_size=4)
+    assert shared == per_pair
+    assert pair_calls == []
+    # At most 4 rows once padded to the widest unit; each context once per batch.
+    assert calls == [[("Q1", 3)], [("Q2", 2), ("The dog", 1)], [("The cat", 1)]]
+
+
+def test_an_example_with_more_candidates_than_the_batch_is_split_into_chunks():
+    example = Formatted(prompt="Q", candidates=tuple(f" {c}" for c in "abcde"), label=3)
+    table = {("Q", f" {c}"): (-float(i), 1) for i, c in enumerate("dabce")}
+    calls = []
+    result = rank_classify([example], None, True, batch_size=2,
+                           candidates_score_fn=_table_candidates_score_fn(table, calls))[0]
+    assert result["prediction"] == 3 and result["correct"]
+    assert calls == [[("Q", 2)], [("Q", 2)], [("Q", 1)]]
 
 
 def test_length_normalization_changes_the_pick():
@@ -150,3 +189,50 @@ def test_model_score_fn_rejects_a_continuation_longer_than_max_length(model, tok
     score_fn = model_score_fn(model, load_tokenizer(tokenizer_path), 3)
     with pytest.raises(ValueError, match="does not fit"):
         score_fn(["the"], [" the big cat sat on the mat"])
+
+
+def test_model_candidates_score_fn_equals_model_score_fn_on_every_pair(model, tokenizer_path):
+    from glam_tf.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_path)
+    contexts = ["the big cat sat on the", "the"]
+    candidates = [[" mat", " roof of the house", " cow"], [" small bird"]]
+    shared = model_candidates_score_fn(model, tokenizer, 128)(contexts, candidates)
+    pairs = [(c, x) for c, xs in zip(contexts, candidates) for x in xs]
+    lls, counts = model_score_fn(model, tokenizer, 128)([p[0] for p in pairs],
+                                                       [p[1] for p in pairs])
+    np.testing.assert_allclose([x for row in shared[0] for x in row], lls, rtol=1e-4,
+                               atol=1e-5)
+    assert [n for row in shared[1] for n in row] == counts
+    assert [len(row) for row in shared[0]] == [3, 1]
+
+
+def test_model_candidates_score_fn_cuts_the_context_for_its_longest_candidate(
+        model, tokenizer_path):
+    from glam_tf.tokenizer import load_tokenizer
+
+    processor = spm.SentencePieceProcessor(model_file=tokenizer_path)
+    context, candidates = "the old fox sat on the roof number 12. the red", [" cow sat", " a"]
+    longest = max(len(processor.encode(c)) for c in candidates)
+    expected_ll, expected_n, rows = _direct_score(
+        model, processor, [(context, c) for c in candidates], 20)
+    # _direct_score cuts per candidate; the shared context is cut once for the longest.
+    kept = 20 - longest
+    direct = decoding.score(
+        model, tf.constant([rows[0][-kept:]] * 2),
+        tf.ones((2, kept), tf.int32),
+        tf.constant([processor.encode(c) + [0] * (longest - len(processor.encode(c)))
+                     for c in candidates]),
+        tf.constant([[1] * len(processor.encode(c)) + [0] * (longest - len(processor.encode(c)))
+                     for c in candidates]))
+    lls, counts = model_candidates_score_fn(model, load_tokenizer(tokenizer_path), 20)(
+        [context], [candidates])
+    np.testing.assert_allclose(lls[0], direct["log_likelihood"].numpy(), rtol=1e-4, atol=1e-5)
+    assert counts[0] == expected_n.tolist()
+
+
+def test_model_candidates_score_fn_rejects_an_empty_candidate(model, tokenizer_path):
+    from glam_tf.tokenizer import load_tokenizer
+
+    with pytest.raises(ValueError, match="continuation of 0 tokens"):
+        model_candidates_score_fn(model, load_tokenizer(tokenizer_path), 32)(["the"], [[""]])

@@ -65,6 +65,6 @@ def reference(model_dir):
 @pytest.fixture(scope="session")
 def predictor(export_dir):
     """The export behind a TF Serving-style Predict (TF1 Session, SignatureDef defaults)."""
-    from serving_helpers import SessionPredictor
+    from loopback_serving import SessionPredictor
 
     return SessionPredictor(export_dir)

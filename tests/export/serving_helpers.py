@@ -32,46 +32,6 @@ def continuation_rows(tokenizer, continuations):
     return ids, mask.reshape(len(rows), width)
 
 
-class SessionPredictor:
-    """TF Serving's Predict, in Python: the SavedModel in a TF1 Session (as the model server
-    loads it), the request's inputs fed, a missing one from the SignatureDef's defaults, and
-    every output fetched (tensorflow_serving/servables/tensorflow/predict_util.cc)."""
-
-    def __init__(self, export_dir):
-        self.graph = tf.Graph()
-        self.session = tf.compat.v1.Session(graph=self.graph)
-        with self.graph.as_default():
-            meta_graph = tf.compat.v1.saved_model.loader.load(self.session, ["serve"],
-                                                              str(export_dir))
-        self.signatures = meta_graph.signature_def
-
-    def predict(self, request):
-        from tensorflow_serving.apis import predict_pb2
-
-        key = request.model_spec.signature_name or "serving_default"
-        signature = self.signatures[key]
-        unknown = set(request.inputs) - set(signature.inputs)
-        if unknown:
-            raise ValueError(f"input size does not match signature: {sorted(unknown)}")
-        feeds = {}
-        for alias, info in signature.inputs.items():
-            if alias in request.inputs:
-                proto = request.inputs[alias]
-            elif alias in signature.defaults:
-                proto = signature.defaults[alias]
-            else:
-                raise ValueError(f"Signature input alias: {alias} not found in request and "
-                                 "no default value provided")
-            feeds[info.name] = tf.make_ndarray(proto)
-        aliases = sorted(signature.outputs)
-        values = self.session.run([signature.outputs[a].name for a in aliases], feeds)
-        response = predict_pb2.PredictResponse()
-        response.model_spec.CopyFrom(request.model_spec)
-        for alias, value in zip(aliases, values):
-            response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
-        return response
-
-
 def assert_same_outputs(actual: dict, expected: dict):
     """Equal names; floats to 1e-4 (graph optimizations reorder sums), everything else exactly."""
     assert sorted(actual) == sorted(expected)

@@ -1,14 +1,13 @@
 """glam_tf.export.client: requests in, answers out, over gRPC protos and REST JSON."""
 
 import json
-import threading
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from loopback_serving import json_value, rest_server
 from serving_helpers import NAME, PROMPTS, assert_same_outputs
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -19,6 +18,7 @@ INPUTS = {
                         "seed": 5},
     "beam": {"prompts": PROMPTS[:2], "max_new_tokens": 3},
     "score": {"prompts": PROMPTS[:2], "continuations": [" jumps", "é ü"]},
+    "score_candidates": {"prompts": PROMPTS[:2], "candidates": [[" jumps", "é ü"], [" a", ""]]},
     "generate_ids": {"prompt_ids": [[0, 1, 7], [1, 8, 9]], "prompt_mask": [[0, 1, 1], [1, 1, 1]],
                      "max_new_tokens": 4},
     "score_ids": {"prompt_ids": [[0, 1, 7], [1, 8, 9]], "prompt_mask": [[0, 1, 1], [1, 1, 1]],
@@ -28,12 +28,6 @@ INPUTS = {
 
 def _run(loaded, key, arrays):
     return {name: value.numpy() for name, value in loaded.signatures[key](**arrays).items()}
-
-
-def _json_value(array):
-    if array.dtype == object:
-        return np.vectorize(lambda b: b.decode(), otypes=[object])(array).tolist()
-    return array.tolist()
 
 
 @pytest.mark.parametrize("key", list(spec.SIGNATURES))
@@ -62,7 +56,7 @@ def test_rest_body_and_answer_round_trip_through_the_loaded_signature(loaded, ke
     arrays = {name: tf.constant(value, specs[name].dtype) for name, value in body["inputs"].items()}
     outputs = _run(loaded, key, arrays)
     # TF Serving's columnar answer: {"outputs": {name: nested lists}}.
-    answer = json.dumps({"outputs": {k: _json_value(v) for k, v in outputs.items()}})
+    answer = json.dumps({"outputs": {k: json_value(v) for k, v in outputs.items()}})
     parsed = client.parse_rest_response(answer, key)
     assert_same_outputs(parsed, outputs)
     for name, value in outputs.items():
@@ -125,44 +119,11 @@ def test_grpc_client_against_a_prediction_service_running_the_export(loaded, pre
 
 @pytest.mark.slow
 def test_rest_client_against_an_http_server_running_the_export(loaded, predictor):
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            assert self.path == f"/v1/models/{NAME}:predict"
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            key = body["signature_name"]
-            request = predict_pb2.PredictRequest()
-            request.model_spec.signature_name = key
-            for name, value in body["inputs"].items():
-                dtype = tf.dtypes.as_dtype(predictor.signatures[key].inputs[name].dtype)
-                request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype))
-            try:
-                outputs = predictor.predict(request).outputs
-                answer = {"outputs": {k: _json_value(tf.make_ndarray(v))
-                                      for k, v in outputs.items()}}
-                code = 200
-            except tf.errors.InvalidArgumentError as error:
-                answer, code = {"error": error.message}, 400
-            data = json.dumps(answer).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        glam = client.RestClient(f"http://127.0.0.1:{server.server_port}", NAME, timeout=120)
+    with rest_server(predictor, NAME) as url:
+        glam = client.RestClient(url, NAME, timeout=120)
         got = glam.score(INPUTS["score"]["prompts"], INPUTS["score"]["continuations"])
         expected = _run(loaded, "score", {k: tf.constant(v) for k, v in INPUTS["score"].items()})
         assert_same_outputs(got, expected)
         assert glam.generate(PROMPTS[:1], 2)["token_ids"].shape == (1, 2)
         with pytest.raises(client.ServingError, match="max_batch=4"):
             glam.score(["a"] * 5, ["b"] * 5)
-    finally:
-        server.shutdown()
-        server.server_close()

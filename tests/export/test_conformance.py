@@ -61,6 +61,9 @@ def _job_inputs(reference):
                             "top_k": 0, "top_p": 1.0, "seed": 0},
         "beam": {"prompts": PROMPTS[:2], "max_new_tokens": 4},
         "score": {"prompts": PROMPTS, "continuations": CONTINUATIONS},
+        # Two prompts (one cut from the left) x two candidates: MAX_BATCH rows.
+        "score_candidates": {"prompts": PROMPTS[2:],
+                             "candidates": [CONTINUATIONS[:2], CONTINUATIONS[2:]]},
         "generate_ids": {"prompt_ids": ids.tolist(), "prompt_mask": mask.tolist(),
                          "max_new_tokens": MAX_NEW_TOKENS, **SAMPLING},
         "score_ids": {"prompt_ids": score_ids.tolist(), "prompt_mask": score_mask.tolist(),
@@ -113,6 +116,7 @@ def test_optional_inputs_have_signature_defaults_that_serving_and_python_use(
     assert report["signatures"]["generate_ids"]["defaults"] == sampling
     assert report["signatures"]["beam"]["defaults"] == {"max_new_tokens": MAX_NEW_TOKENS}
     assert report["signatures"]["score"]["defaults"] == {}
+    assert report["signatures"]["score_candidates"]["defaults"] == {}
     # Prompts only: greedy decoding of the export's max_new_tokens.
     model, tokenizer = reference
     ids, mask, _ = prompt_rows(tokenizer, PROMPTS, 128 - MAX_NEW_TOKENS)
@@ -166,6 +170,23 @@ def test_every_signature_in_the_fresh_process_matches_the_in_process_model(
         np.testing.assert_array_equal(out[key]["num_tokens"], scored["num_tokens"])
         np.testing.assert_array_equal(out[key]["is_greedy"], scored["is_greedy"])
     np.testing.assert_array_equal(out["score"]["prompt_tokens_dropped"], dropped)
+
+    # score_candidates: decoding.score on every (prompt, candidate) pair, per column.
+    candidates = inputs["score_candidates"]["candidates"]
+    width = continuation_rows(tokenizer, sum(candidates, []))[0].shape[1]
+    ids, mask, dropped = prompt_rows(tokenizer, PROMPTS[2:], 128 - width)  # room: the longest
+    assert dropped[-1] > 0
+    for n in range(len(candidates[0])):
+        column_ids, column_mask = continuation_rows(tokenizer, [row[n] for row in candidates])
+        column_ids = np.pad(column_ids, [(0, 0), (0, width - column_ids.shape[1])])
+        column_mask = np.pad(column_mask, [(0, 0), (0, width - column_mask.shape[1])])
+        pair = decoding.score(model, ids, mask, column_ids, column_mask)
+        got = out["score_candidates"]
+        np.testing.assert_allclose(np.asarray(got["log_likelihood"])[:, n],
+                                   pair["log_likelihood"], rtol=1e-4, atol=1e-4)
+        np.testing.assert_array_equal(np.asarray(got["num_tokens"])[:, n], pair["num_tokens"])
+        np.testing.assert_array_equal(np.asarray(got["is_greedy"])[:, n], pair["is_greedy"])
+    np.testing.assert_array_equal(out["score_candidates"]["prompt_tokens_dropped"], dropped)
 
 
 @pytest.mark.slow

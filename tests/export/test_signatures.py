@@ -87,6 +87,11 @@ def test_more_prompts_than_max_batch_fail_with_a_clear_message(loaded):
         lambda: loaded.serving_default(tf.constant([], tf.string)))
     assert "prompts and continuations must have the same length" in _error(
         lambda: loaded.score(tf.constant(["a", "b"]), tf.constant(["c"])))
+    assert message in _error(lambda: loaded.score_candidates(too_many, tf.constant([["a"]] * 5)))
+    assert "prompts x candidates per prompt must be at most max_batch=4" in _error(
+        lambda: loaded.score_candidates(tf.constant(["a", "b"]), tf.constant([["c"] * 3] * 2)))
+    assert "candidates must have one row per prompt" in _error(
+        lambda: loaded.score_candidates(tf.constant(["a", "b"]), tf.constant([["c"]])))
 
 
 def test_generation_and_sampling_bounds_fail_with_their_messages(loaded):
