@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from glam_tf.params import count_parameters, format_count
@@ -148,9 +149,14 @@ def _eval(args) -> int:
 
     from glam_tf.evaluation import backends
     from glam_tf.evaluation.evaluator import evaluate_all, format_table
+    from glam_tf.progress import ProgressBar
     from glam_tf.tasks import select
 
     shots = _parse_shots(args.shots)
+    if args.output:
+        parent = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            raise ValueError(f"--output {args.output}: cannot write into {parent}")
     _load_user_tasks(args)
     tasks = select(args.tasks)
     chosen = [name for name, value in (("--model_dir", args.model_dir),
@@ -167,18 +173,23 @@ def _eval(args) -> int:
     else:
         if not args.model_name:
             raise ValueError("--serving_url needs --model_name")
+        if args.tokenizer and not os.path.isfile(args.tokenizer):
+            raise ValueError(f"--tokenizer {args.tokenizer}: no such file")
         backend = backends.RestBackend(args.serving_url, args.model_name,
                                        batch_size=args.batch_size, max_length=args.max_length,
-                                       beam=args.beam)
+                                       beam=args.beam, tokenizer_path=args.tokenizer)
     results = evaluate_all(tasks, backend, shots, seed=args.seed, max_examples=args.max_examples,
-                           log=lambda line: print(line, file=sys.stderr))
+                           log=lambda line: print(line, file=sys.stderr), bar=ProgressBar())
     print(format_table(results))
     if args.output:
         kept = results if args.predictions else [
             {k: v for k, v in r.items() if k != "predictions"} for r in results]
-        with open(args.output, "w") as f:
+        # Written whole or not at all: a failure leaves an earlier file untouched.
+        tmp = args.output + ".tmp"
+        with open(tmp, "w") as f:
             json.dump({"shots": shots, "seed": args.seed, "tasks": [t.name for t in tasks],
                        "results": kept}, f, indent=2)
+        os.replace(tmp, args.output)
         print(f"\nwrote {args.output}")
     return 0
 
@@ -266,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--saved_model", help="a glam export version directory")
     where.add_argument("--serving_url", help="TF Serving REST base URL, e.g. http://host:8501")
     where.add_argument("--model_name", help="the served model's name (with --serving_url)")
+    where.add_argument("--tokenizer", help="--serving_url: the export's assets/tokenizer.model, "
+                                           "to count tokens when fitting few-shot prompts")
     evaluate.add_argument("--tasks", required=True,
                           help="task names, 'all' or 'category:NAME', comma-separated")
     evaluate.add_argument("--shots", default="0", help="shot counts, e.g. 0,1,8 (default 0)")

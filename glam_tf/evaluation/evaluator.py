@@ -85,12 +85,24 @@ def build_prompts(task: Task, examples, shots: int, seed: int, backend=None,
     return prompted, indices, used, dropped
 
 
+def _in_chunks(fn, items, size, progress):
+    """fn over consecutive chunks of `items`, concatenated; progress(done, total) after each."""
+    out = []
+    for start in range(0, len(items), size):
+        out.extend(fn(items[start:start + size]))
+        if progress is not None:
+            progress(min(start + size, len(items)), len(items))
+    return out
+
+
 def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
-             max_examples: Optional[int] = None, max_tokens: Optional[int] = None) -> dict:
+             max_examples: Optional[int] = None, max_tokens: Optional[int] = None,
+             progress=None) -> dict:
     """Scores `task` with `shots` demonstrations per example; returns the results dict.
 
     {"task", "category", "kind", "shots", "seed", "num_examples", "metrics": {name: value},
      "shots_dropped": int, "predictions": [one dict per example]}
+    `progress(done, total)`, if given, is called as examples are scored.
     """
     if max_examples is not None and max_examples < 1:
         raise ValueError(f"max_examples={max_examples}: must be >= 1")
@@ -106,9 +118,12 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
                 raise ValueError(f"task {task.name!r}: split {task.eval_split!r} has an "
                                  "unlabelled example; cannot compute accuracy")
         shared = backend.score_candidates if getattr(backend, "shares_prompts", False) else None
-        ranked = ranking.rank_classify(prompted, backend.score, task.length_normalize,
-                                       batch_size=getattr(backend, "batch_size", 32),
-                                       candidates_score_fn=shared)
+        batch_size = getattr(backend, "batch_size", 32)
+        ranked = _in_chunks(
+            lambda chunk: ranking.rank_classify(chunk, backend.score, task.length_normalize,
+                                                batch_size=batch_size,
+                                                candidates_score_fn=shared),
+            prompted, batch_size, progress)
         values = {"accuracy": ranking.accuracy(ranked)}
         for i, (example, r) in enumerate(zip(prompted, ranked)):
             predictions.append({
@@ -122,7 +137,9 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
                 raise ValueError(f"task {task.name!r}: split {task.eval_split!r} has an "
                                  "example without answers; cannot compute metrics")
         max_new = _max_new_tokens(task, backend)
-        outputs = backend.generate([e.prompt for e in prompted], max_new)
+        outputs = _in_chunks(lambda chunk: backend.generate(chunk, max_new),
+                             [e.prompt for e in prompted], getattr(backend, "batch_size", 32),
+                             progress)
         sums = dict.fromkeys(task.metrics, 0.0)
         for i, (example, output) in enumerate(zip(prompted, outputs)):
             answer = metrics_lib.postprocess_generation(output, task.stop_sequences)
@@ -142,17 +159,26 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
 
 def evaluate_all(tasks: Sequence[Task], backend, shots_list: Sequence[int], seed: int = 0,
                  max_examples: Optional[int] = None, max_tokens: Optional[int] = None,
-                 log=None) -> list:
-    """`evaluate` for every task and shot count (task-major order); returns the results."""
+                 log=None, bar=None) -> list:
+    """`evaluate` for every task and shot count (task-major order); returns the results.
+
+    log(line): one line per task and shot count with its metrics.
+    bar: a `glam_tf.progress.ProgressBar`, drawn as examples are scored.
+    """
     results = []
-    for task in tasks:
-        for shots in shots_list:
-            result = evaluate(task, backend, shots=shots, seed=seed, max_examples=max_examples,
-                              max_tokens=max_tokens)
-            if log is not None:
-                log(f"{task.name} {shots}-shot: " + ", ".join(
-                    f"{m}={v:.4f}" for m, v in result["metrics"].items()))
-            results.append(result)
+    runs = [(task, shots) for task in tasks for shots in shots_list]
+    for i, (task, shots) in enumerate(runs):
+        label = f"[{i + 1}/{len(runs)}] {task.name} {shots}-shot"
+        progress = None if bar is None else (
+            lambda done, total, label=label: bar.draw(done, total, label))
+        result = evaluate(task, backend, shots=shots, seed=seed, max_examples=max_examples,
+                          max_tokens=max_tokens, progress=progress)
+        if bar is not None:
+            bar.clear()
+        if log is not None:
+            log(f"{task.name} {shots}-shot: " + ", ".join(
+                f"{m}={v:.4f}" for m, v in result["metrics"].items()))
+        results.append(result)
     return results
 
 

@@ -102,6 +102,28 @@ def test_a_backend_that_knows_the_answers_scores_them(tasks):
     assert evaluate(rank, backend, max_examples=3)["num_examples"] == 3
 
 
+def test_progress_reports_every_example_once_per_task_and_shot_count(tasks):
+    import io
+
+    from glam_tf.progress import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream, lines = Terminal(), []
+    evaluate_all(tasks, ArithmeticBackend(), [0, 1], log=lines.append,
+                 bar=ProgressBar(stream, width=4))
+    frames = [f.strip() for f in stream.getvalue().split("\r") if f.strip()]
+    finals = [f for f in frames if f.endswith("4/4")]
+    # 2 tasks x 2 shot counts, 4 examples each, in batches of 3: 3/4 then 4/4.
+    assert [f.split(" [")[0] for f in finals] == [
+        f"[{i + 1}/4] {t.name} {k}-shot" for i, (t, k) in
+        enumerate((t, k) for t in tasks for k in (0, 1))]
+    assert sum(f.endswith("3/4") for f in frames) == 4
+    assert len(lines) == 4 and lines[0].startswith(f"{tasks[0].name} 0-shot: ")
+
+
 def test_shots_are_deterministic_and_never_the_example_itself(tmp_path):
     rank, _ = [load_task_file(p) for p in write_tasks(tmp_path, few_shot_split="validation")]
     assert rank.shots_from_eval_split
@@ -269,6 +291,10 @@ def test_glam_eval_bad_input_exits_2(tmp_path, capsys):
     assert main(["eval", "--model_dir", str(tmp_path), "--tasks", "no_such_task"]) == 2
     assert main(["eval", "--tasks", "boolq", "--shots", "x"]) == 2
     assert "glam eval: error" in capsys.readouterr().err
+    # An output nobody can write is refused before anything is evaluated.
+    assert main(["eval", "--model_dir", str(tmp_path), "--tasks", "boolq",
+                 "--output", str(tmp_path / "missing" / "r.json")]) == 2
+    assert "cannot write into" in capsys.readouterr().err
 
 
 def test_glam_tasks_lists_the_glam_benchmarks_and_task_files(tmp_path, capsys):
