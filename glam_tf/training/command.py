@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import time
 
 from glam_tf.config import GlamConfig
 from glam_tf.training.run_config import TrainConfig
@@ -42,7 +43,13 @@ def prepare_tokenizer(model_dir, config: GlamConfig, source, tokenizer_path=None
 
 
 def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenizer_path=None,
-              log=print, sharding=None) -> dict:
+              log=print, sharding=None, time_limit=None) -> dict:
+    """Trains in model_dir (resuming there); returns the last logged record.
+
+    time_limit: seconds from this call (set-up included) after which training
+    stops at a checkpoint; None trains to train_config.steps.
+    """
+    start = time.monotonic()
     from glam_tf.data import make_dataset, parse_data_spec
     from glam_tf.training.trainer import Trainer, check_model_dir
 
@@ -57,7 +64,9 @@ def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenize
 
     trainer = Trainer(model_dir, config, train_config, datasets, tokenizer=tokenizer, log=log,
                       sharding=sharding)
-    record = trainer.train()
+    if time_limit is not None:
+        time_limit = max(time_limit - (time.monotonic() - start), 0.0)
+    record = trainer.train(time_limit=time_limit)
     log(f"Done: {trainer.steps_done} steps in {model_dir} "
         f"(checkpoints/, tensorboard/, metrics.jsonl, tokenizer.model)")
     return record

@@ -36,10 +36,15 @@ class RunLog:
         record = {"step": step, **{k: float(v) for k, v in parts.items()},
                   "learning_rate": float(learning_rate), "tokens_per_second": tokens_per_second,
                   "skipped_steps": int(skipped)}
+        scalars = dict(record)
+        if routing:
+            # [MoE layer][expert]: share of the step's kept choices each expert got.
+            record["expert_load"] = [[round(float(x), 6) for x in np.asarray(stats.expert_load)]
+                                     for stats in routing]
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         with self.train_writer.as_default(step=step):
-            for name, value in record.items():
+            for name, value in scalars.items():
                 if name != "step":
                     tf.summary.scalar(name, value)
             for i, stats in enumerate(routing):

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import time
+from typing import Optional
 
 import keras
 import tensorflow as tf
@@ -137,32 +138,47 @@ class Trainer:
         total = sum(float(p["cross_entropy"]) * float(p["target_tokens"]) for p in losses)
         return total / max(sum(float(p["target_tokens"]) for p in losses), 1.0)
 
-    def train(self) -> dict:
-        """Trains up to train_config.steps; returns the last logged record."""
+    def train(self, time_limit: Optional[float] = None) -> dict:
+        """Trains up to train_config.steps; returns the last logged record.
+
+        time_limit: seconds; once a step ends past it, that step is logged,
+        validated and checkpointed like the last one, and training stops
+        (`stopped_early` tells). A later `train()` resumes from there.
+        """
         tc = self.train_config
         record = {}
+        self.stopped_early = False
+        deadline = None if time_limit is None else time.monotonic() + time_limit
         bar = ProgressBar(tc.steps)
         window_start, window_tokens = time.perf_counter(), 0.0
         while self.steps_done < tc.steps:
             parts, routing = self.train_step(next(self.data))
             step = self.steps_done
+            out_of_time = deadline is not None and time.monotonic() >= deadline
+            last = step == tc.steps or out_of_time
             window_tokens += float(parts["target_tokens"])
             speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
             bar.update(step, float(parts["loss"]), speed)
-            if step % tc.log_every == 0 or step == tc.steps:
+            if step % tc.log_every == 0 or last:
                 record = self.run_log.train_step(step, parts, self._learning_rate(),
                                                  speed, self.skipped_steps, routing)
                 bar.clear()
                 self.log(progress_line(record, tc.steps))
                 window_start, window_tokens = time.perf_counter(), 0.0
-            if step % tc.eval_every == 0 or step == tc.steps:
+            if step % tc.eval_every == 0 or last:
                 loss = self.validation_loss()
                 self.run_log.validation(step, loss)
                 bar.clear()
                 self.log(f"step {step}/{tc.steps}  validation cross-entropy {loss:.4f}")
-            if step % tc.checkpoint_every == 0 or step == tc.steps:
+            if step % tc.checkpoint_every == 0 or last:
                 self.data_checkpoints.save(checkpoint_number=step)
                 self.checkpoints.save(checkpoint_number=step)
+            if out_of_time and step < tc.steps:
+                self.stopped_early = True
+                self.log(f"Stopping at step {step}/{tc.steps}: the time limit of "
+                         f"{time_limit:.0f} s is reached (checkpoint saved; training "
+                         "again continues from it)")
+                break
         self.run_log.flush()
         return record
 

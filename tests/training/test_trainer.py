@@ -103,6 +103,29 @@ def test_summaries_hold_loss_parts_and_routing_statistics(tmp_path):
     assert any("validation_cross_entropy" in r for r in _metrics(tmp_path))
 
 
+def test_metrics_jsonl_records_each_moe_layers_expert_load_fractions(tmp_path):
+    Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None).train()
+    records = [r for r in _metrics(tmp_path) if "loss" in r]
+    assert records and all("expert_load" in r for r in records)
+    for record in records:
+        (layer,) = record["expert_load"]  # SMALL: 2 blocks, one of them MoE
+        assert len(layer) == SMALL.num_experts
+        assert all(x >= 0 for x in layer) and abs(sum(layer) - 1) < 1e-4
+
+
+def test_time_limit_stops_at_a_checkpointed_step_and_a_rerun_goes_on(tmp_path):
+    messages = []
+    trainer = Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=messages.append)
+    trainer.train(time_limit=0.0)
+    assert trainer.stopped_early and trainer.steps_done == 1
+    assert trainer.checkpoints.latest_checkpoint.endswith("ckpt-1")
+    assert any(m.startswith("Stopping at step 1/12: the time limit") for m in messages)
+    assert any(r.get("step") == 1 and "validation_cross_entropy" in r for r in _metrics(tmp_path))
+    again = Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None)
+    again.train(time_limit=600.0)
+    assert not again.stopped_early and again.steps_done == RUN.steps
+
+
 @pytest.mark.slow
 def test_tiny_preset_loss_falls_clearly_on_the_embedded_corpus(tmp_path, tokenizer):
     from glam_tf.data import make_dataset
