@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import json
 import os
 from typing import Callable, Iterable, Iterator, Mapping, Optional, Union
+
+from glam_tf.jsonl import JsonlError, read_objects
 
 
 class TaskDataError(ValueError):
@@ -192,20 +193,11 @@ class JsonlSource(Source):
 def _read_jsonl(path: str) -> Iterator[tuple[str, dict]]:
     if not os.path.isfile(path):
         raise TaskDataError("no such file", location=path)
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            location = f"{path}:{number}"
-            try:
-                example = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskDataError(f"not valid JSON ({e.msg} at character {e.pos + 1})",
-                                    location=location) from None
-            if not isinstance(example, dict):
-                raise TaskDataError(f"a line must hold a JSON object, not "
-                                    f"{type(example).__name__}", location=location)
-            yield location, example
+    try:
+        for number, example in read_objects(path):
+            yield f"{path}:{number}", example
+    except JsonlError as error:
+        raise TaskDataError(error.message, location=f"{error.path}:{error.line}") from None
 
 
 @dataclasses.dataclass(frozen=True)

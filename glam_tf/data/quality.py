@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from glam_tf.data.sources import DataError, Source, TextSource, parse_data_spec
+from glam_tf.jsonl import read_objects
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,8 @@ def read_documents(pattern: str) -> Iterator[tuple]:
 
     Files are read in sorted order. A `.txt` file is one document (index 0); a
     `.jsonl` file holds one JSON object with a string "text" field per line,
-    and index counts its non-blank lines from 0.
+    and index counts its non-blank lines from 0. Raises ValueError naming the
+    file and line of a bad line (`glam_tf.jsonl.JsonlError` when it is not JSON).
     """
     paths = sorted(glob.glob(pattern, recursive=True))
     if not paths:
@@ -209,19 +211,14 @@ def read_documents(pattern: str) -> Iterator[tuple]:
     for path in paths:
         if not path.endswith((".txt", ".jsonl")):
             raise ValueError(f"{path}: unsupported file type (expected .txt or .jsonl)")
-        with open(path, encoding="utf-8") as f:
-            if path.endswith(".txt"):
+        if path.endswith(".txt"):
+            with open(path, encoding="utf-8") as f:
                 yield path, 0, f.read()
-                continue
-            lines = ((number, line) for number, line in enumerate(f, start=1) if line.strip())
-            for index, (number, line) in enumerate(lines):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    record = None
-                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                    raise ValueError(f'{path}:{number}: not a JSON object with a string "text"')
-                yield path, index, record["text"]
+            continue
+        for index, (number, record) in enumerate(read_objects(path)):  # JsonlError: bad line
+            if not isinstance(record.get("text"), str):
+                raise ValueError(f'{path}:{number}: not a JSON object with a string "text"')
+            yield path, index, record["text"]
 
 
 def train_from_files(positive_glob: str, negative_glob: str, output_dir: str,

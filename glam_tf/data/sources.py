@@ -41,7 +41,6 @@ import functools
 import glob
 import importlib
 import inspect
-import json
 import logging
 import os
 import re
@@ -49,6 +48,8 @@ import warnings
 from typing import Mapping, Optional, Sequence
 
 import tensorflow as tf
+
+from glam_tf.jsonl import JsonlError, read_objects
 
 logger = logging.getLogger(__name__)
 
@@ -345,27 +346,19 @@ def _read_text(path: str):
 
 def _jsonl_texts(path: str, text: str, field: str) -> list:
     texts = []
-    # Split on "\n" alone: str.splitlines would also cut at U+2028 and other
-    # separators that JSON allows unescaped inside strings.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{where}: not valid JSON ({error.msg}, column {error.colno})"
-                            ) from None
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        if field not in record:
-            raise DataError(f"{where}: no field {field!r}; the object has fields "
-                            f"{', '.join(map(repr, sorted(record))) or '(none)'}")
-        value = record[field]
-        if not isinstance(value, str):
-            raise DataError(f"{where}: field {field!r} holds {type(value).__name__}, "
-                            "not a string")
-        texts.append(value)
+    try:
+        for number, record in read_objects(path, text):
+            where = f"{path}:{number}"
+            if field not in record:
+                raise DataError(f"{where}: no field {field!r}; the object has fields "
+                                f"{', '.join(map(repr, sorted(record))) or '(none)'}")
+            value = record[field]
+            if not isinstance(value, str):
+                raise DataError(f"{where}: field {field!r} holds {type(value).__name__}, "
+                                "not a string")
+            texts.append(value)
+    except JsonlError as error:
+        raise DataError(str(error)) from None
     return texts
 
 

@@ -164,9 +164,12 @@ def test_file_errors_name_the_path_and_line(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.txt: no such file"):
         list(read_documents(str(tmp_path / "missing.txt")))
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n\n{"text": \n')
-    with pytest.raises(ValueError, match='bad.jsonl:3: not a JSON object with a string "text"'):
+    with pytest.raises(ValueError, match="bad.jsonl:3: not valid JSON"):
         list(read_documents(str(tmp_path / "bad.jsonl")))
-    for name, line in [("nofield", '{"body": "ok"}'), ("number", '{"text": 3}'), ("list", "[1]")]:
+    (tmp_path / "list.jsonl").write_text("[1]\n")
+    with pytest.raises(ValueError, match="list.jsonl:1: expected a JSON object, got list"):
+        list(read_documents(str(tmp_path / "list.jsonl")))
+    for name, line in [("nofield", '{"body": "ok"}'), ("number", '{"text": 3}')]:
         (tmp_path / f"{name}.jsonl").write_text(line + "\n")
         with pytest.raises(ValueError, match=f"{name}.jsonl:1: not a JSON object with a string"):
             list(read_documents(str(tmp_path / f"{name}.jsonl")))

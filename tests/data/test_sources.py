@@ -136,20 +136,20 @@ def test_directory_and_unknown_file_type_are_errors_naming_them(tmp_path):
 
 def test_bad_jsonl_line_error_names_file_and_line(tmp_path):
     path = _write(tmp_path / "bad.jsonl", '{"text": "fine"}\n{"text": broken\n')
-    with pytest.raises(DataError, match=r"bad\.jsonl, line 2: not valid JSON"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:2: not valid JSON"):
         FilesSource(str(path))
     _write(path, '{"text": "fine"}\n\n["a list"]\n')
-    with pytest.raises(DataError, match=r"bad\.jsonl, line 3: expected a JSON object"):
+    with pytest.raises(DataError, match=r"bad\.jsonl:3: expected a JSON object"):
         FilesSource(str(path))
 
 
 def test_missing_or_non_string_field_error_names_file_line_and_field(tmp_path):
     path = _write(tmp_path / "f.jsonl", '{"text": "a"}\n{"body": "b", "id": 3}\n')
-    with pytest.raises(DataError, match=r"f\.jsonl, line 2: no field 'text'; the object "
+    with pytest.raises(DataError, match=r"f\.jsonl:2: no field 'text'; the object "
                                         r"has fields 'body', 'id'"):
         FilesSource(str(path))
     _write(path, '{"text": null}\n')
-    with pytest.raises(DataError, match=r"f\.jsonl, line 1: field 'text' holds NoneType"):
+    with pytest.raises(DataError, match=r"f\.jsonl:1: field 'text' holds NoneType"):
         FilesSource(str(path))
 
 
