@@ -21,6 +21,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -29,6 +30,7 @@ import tensorflow as tf  # noqa: E402
 from glam_tf import decoding  # noqa: E402
 from glam_tf.model import GlamModel  # noqa: E402
 from glam_tf.presets import PRESETS  # noqa: E402
+from ratios import ratio_line  # noqa: E402
 
 
 def timed(fn):
@@ -59,6 +61,7 @@ def main():
                           input_signature=[tf.TensorSpec([1, None], tf.int32)])
     cached = tf.function(lambda ids, mask: decoding.generate(model, ids, mask, n, eos_id=-1))
 
+    lines = []
     for length in map(int, args.prompt_lengths.split(",")):
         prompt = np.random.default_rng(length).integers(2, config.vocab_size, (1, length))
         prompt = tf.constant(prompt, tf.int32)
@@ -88,6 +91,15 @@ def main():
               f"{1000 / cache_ms:.0f} vs {1000 / full_ms:.0f} tokens/s)"
               + ("  target <= 0.1: " + ("MET" if ratio <= 0.1 else "NOT MET")
                  if length == 512 else ""))
+        lines.append(ratio_line(f"decode[{args.preset},prompt{length}]", "tokens_per_s_cached",
+                                "tokens_per_s_recompute", full_ms / cache_ms,
+                                10.0 if length == 512 else None, ">=",
+                                note=f"greedy, batch 1, {n} new tokens; "
+                                     f"{1000 / cache_ms:.0f} vs {1000 / full_ms:.0f} tokens/s"))
+
+    print()
+    for line in lines:
+        print(line)
 
     if args.saved_model:
         probe = ("import time, tensorflow as tf, tensorflow_text; t = time.perf_counter(); "

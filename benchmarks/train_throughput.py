@@ -72,6 +72,7 @@ from glam_tf.presets import PRESETS  # noqa: E402
 from glam_tf.training.run_config import TrainConfig  # noqa: E402
 from glam_tf.training.trainer import Trainer  # noqa: E402
 from moe_layer import make_step  # noqa: E402  (benchmarks/moe_layer.py)
+from ratios import ratio_line  # noqa: E402
 
 MODELS = ("glam_tiny", "dense_tiny")
 # The 0.1B/64E MoE layer: d_model M, expert width H, experts E, batch B, length L, group size S
@@ -248,6 +249,17 @@ def main():
     if not args.no_moe_layer:
         print(f"target: {label} MoE layer step at >= {TARGET_MFU} of the matmul peak: "
               f"{mfu:.2f} -> {'MET' if mfu >= TARGET_MFU else 'NOT MET'}")
+    # The same figures as ratio lines (benchmarks/ratios.py; benchmarks/run_all.py prints them).
+    print()
+    peak_note = f"peak {peak / 1e9:.0f} GFLOP/s best-of {n}^3 float32 matmul, this run"
+    for name in MODELS:
+        print(ratio_line(f"mfu[{name}]", "achieved_flops", "matmul_peak", rate[name] / peak,
+                         note=f"train step B={b} L={length}; {peak_note}"))
+    if not args.no_moe_layer:
+        print(ratio_line(f"mfu[moe_layer_{label}]", "achieved_flops", "matmul_peak", mfu,
+                         TARGET_MFU, ">=", note=f"gather fwd+bwd, 2048 tokens; {peak_note}"))
+    print(ratio_line(f"train_tokens_per_s[B={b},L={length}]", MODELS[0], MODELS[1],
+                     tokens_per_s[MODELS[0]] / tokens_per_s[MODELS[1]]))
 
 
 if __name__ == "__main__":
