@@ -1,0 +1,120 @@
+"""Every benchmark of docs/benchmarks.md in one command, one ratio line per figure.
+
+  1  benchmarks/compare_moe.py     MoE layer fwd+bwd: ours (gather, einsum) vs the
+                                   dense equivalent, keras-hub's Mixtral block and
+                                   Model Garden's MoeLayer (anchor venv), tiny and
+                                   0.1B/64E shapes
+  2  benchmarks/train_throughput.py  training MFU of glam_tiny, dense_tiny and the
+                                   0.1B/64E MoE layer step against the matmul peak
+  3  benchmarks/moe_vs_dense.py    glam_tiny vs a FLOP-matched dense model, 3 seeds:
+                                   validation cross-entropy and curves (PNG)
+  4  benchmarks/decode.py          decoding tokens/s with and without the KV cache
+
+Each item runs as its own process (one after the other, never two at once);
+its full output goes to --log_dir and its ratio lines (benchmarks/ratios.py
+format) are printed here as they come:
+  <figure> <num> / <den> = Rx [(target <= T x) MET|NOT MET][; note]
+--quick runs every item at toy sizes (about a minute; what tests/benchmarks
+runs): the figures of a quick run are not the documented ones.
+
+    python benchmarks/run_all.py [--items 1,2,3,4] [--quick] [--no-anchors] [--log_dir DIR]
+
+The whole default run takes about 30-40 minutes on 2 cores (item 3 about 15,
+item 1 about 10: Mixtral's step at the 0.1B/64E shape alone takes ~30 s).
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+
+from ratios import parse_ratio_line  # noqa: E402
+
+ITEMS = {
+    "1": ("moe layer vs dense and anchors", "compare_moe.py", [],
+          ["--shapes", "tiny", "--rounds", "2"]),
+    "2": ("training MFU", "train_throughput.py", [],
+          ["--rounds", "2", "--steps-per-round", "1", "--batch-size", "2", "--seq-len", "32",
+           "--matmul-n", "1024", "--no-moe-layer"]),
+    "3": ("MoE vs dense quality", "moe_vs_dense.py", [],
+          ["--steps", "4", "--seeds", "0", "--eval_every", "2", "--eval_batches", "1",
+           "--batch_size", "2", "--seq_len", "32", "--tokenizer_documents", "300"]),
+    "4": ("decode with and without cache", "decode.py", [],
+          ["--prompt_lengths", "16", "--new_tokens", "4", "--rounds", "1"]),
+}
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), model)
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
+    return (f"{os.cpu_count()} CPUs ({model}), python {platform.python_version()}, "
+            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+def run_item(key, quick, no_anchors, log_dir, extra):
+    """Runs one item, writes its log, prints its ratio lines; returns them parsed."""
+    title, script, full_args, quick_args = ITEMS[key]
+    command = [sys.executable, os.path.join(_HERE, script)] + (quick_args if quick else full_args)
+    if key == "1" and no_anchors:
+        command.append("--no-anchors")
+    if key == "3" and quick:
+        command += ["--plot", os.path.join(log_dir, "moe_vs_dense.png")]
+    command += extra.get(key, [])
+    log_path = os.path.join(log_dir, f"item{key}_{os.path.splitext(script)[0]}.log")
+    print(f"# item {key}: {title}: {' '.join(command[1:])}", flush=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env)
+        parsed = []
+        for line in proc.stdout:
+            log.write(line)
+            fields = parse_ratio_line(line)
+            if fields:
+                parsed.append(fields)
+                print(line.rstrip(), flush=True)
+        code = proc.wait()
+    if code:
+        print(f"# item {key} FAILED (exit {code}); see {log_path}", flush=True)
+    return code, parsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", default="1,2,3,4", help="comma list of 1,2,3,4")
+    parser.add_argument("--quick", action="store_true", help="toy sizes (a smoke run)")
+    parser.add_argument("--no-anchors", action="store_true",
+                        help="item 1 without the anchor venv (our variants only)")
+    parser.add_argument("--log_dir", help="full outputs here (default: a new temp dir)")
+    for key in ITEMS:
+        parser.add_argument(f"--args{key}", default="",
+                            help=f"extra arguments for item {key}, one string")
+    args = parser.parse_args()
+    log_dir = args.log_dir or tempfile.mkdtemp(prefix="glam_benchmarks_")
+    os.makedirs(log_dir, exist_ok=True)
+    extra = {key: getattr(args, f"args{key}").split() for key in ITEMS}
+    print(f"# {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}  "
+          f"{machine()}  logs: {log_dir}" + ("  QUICK (toy sizes)" if args.quick else ""),
+          flush=True)
+    failed = []
+    for key in args.items.split(","):
+        code, _ = run_item(key, args.quick, args.no_anchors, log_dir, extra)
+        if code:
+            failed.append(key)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
