@@ -194,6 +194,14 @@ def _eval(args) -> int:
     return 0
 
 
+def _quickstart(args) -> int:
+    from glam_tf.quickstart.run import run_quickstart
+
+    run_quickstart(args.workdir, minutes=args.minutes, steps=args.steps,
+                   max_examples=args.max_examples)
+    return 0
+
+
 def _tasks(args) -> int:
     from glam_tf.tasks import REGISTRY
 
@@ -300,6 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--task_file", action="append", metavar="PATH",
                           help="a JSON/YAML task file (repeatable)")
     evaluate.set_defaults(run=_eval)
+
+    quickstart = commands.add_parser(
+        "quickstart", help="tokenizer, training, few-shot eval, export and a report in one "
+                           "run (docs/quickstart.md)")
+    quickstart.add_argument("--workdir", default="glam_quickstart",
+                            help="where everything goes; a rerun reuses what is there "
+                                 "(default: ./glam_quickstart)")
+    quickstart.add_argument("--minutes", type=float, default=5.0,
+                            help="training time budget in minutes (default 5)")
+    # For tests and short demos: a step target and fewer eval examples.
+    quickstart.add_argument("--steps", type=int, default=2000, help=argparse.SUPPRESS)
+    quickstart.add_argument("--max_examples", type=int, help=argparse.SUPPRESS)
+    quickstart.set_defaults(run=_quickstart)
 
     tasks = commands.add_parser("tasks", help="list the evaluation tasks")
     tasks.add_argument("--tasks_module", action="append", metavar="PATH",

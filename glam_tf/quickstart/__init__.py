@@ -1,0 +1,1 @@
+"""`glam quickstart`: tokenizer, training, few-shot eval, export, plots and report in one run."""

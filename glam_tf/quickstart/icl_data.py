@@ -1,0 +1,192 @@
+"""The quickstart's in-context-learning data: synthetic episodes and held-out tasks.
+
+Three pattern families, each with a fixed, seeded set of instances split into
+train and held-out instances (by a CRC-32 of the instance's key, never by
+Python's salted `hash`):
+
+  successor   "c d e ->" " f": the next item of an ordered list (letters,
+              number words, weekdays, months). Held out: whole sequences
+              (list, start, length); the successor facts they need are seen
+              in other sequences, so it measures a learned pattern.
+  category    "Q: What kind of thing is pear?\nA:" " fruit". Every fact is
+              stated in training text as a sentence ("Pear is a kind of
+              fruit."), but the Q/A form is only ever shown for the train
+              words: held-out words measure whether knowledge read in one
+              form is recalled in another (closed-book QA in miniature).
+  lookup      "Colors: zuka is red, mibo is blue, ... Q: mibo? A:" " blue": the
+              answer is only in the prompt. Names are made of two syllables;
+              held-out names never occur in training, so only reading the
+              prompt (an induction-head-like copy) beats chance.
+
+Training text (`training_documents`) is a list of documents: episodes of one
+family (2 to 8 solved examples of train instances, separated by a blank
+line, exactly the layout of a few-shot prompt) and the category statements.
+Eval examples (`task_examples`) come from held-out instances, and the
+few-shot pool from train instances.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from typing import Iterator
+
+ORDERED_LISTS = {
+    "letters": tuple("abcdefghijklmnopqrstuvwxyz"),
+    "numbers": ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                "seventeen", "eighteen", "nineteen", "twenty"),
+    "weekdays": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                 "Sunday"),
+    "months": ("January", "February", "March", "April", "May", "June", "July", "August",
+               "September", "October", "November", "December"),
+}
+
+CATEGORIES = {
+    "fruit": ("apple", "pear", "banana", "cherry", "plum", "mango", "lemon", "peach",
+              "grape", "melon"),
+    "animal": ("horse", "tiger", "rabbit", "camel", "wolf", "zebra", "goat", "otter",
+               "mouse", "llama"),
+    "color": ("red", "blue", "green", "yellow", "purple", "orange", "brown", "pink",
+              "gray", "violet"),
+    "tool": ("hammer", "saw", "drill", "wrench", "chisel", "shovel", "rake", "file",
+             "axe", "pliers"),
+    "vehicle": ("car", "bus", "truck", "bicycle", "train", "tram", "boat", "scooter",
+                "van", "ship"),
+    "instrument": ("piano", "violin", "guitar", "flute", "drum", "trumpet", "harp",
+                   "cello", "banjo", "oboe"),
+    "country": ("France", "Japan", "Brazil", "Kenya", "Canada", "Norway", "Peru", "Egypt",
+                "India", "Spain"),
+    "metal": ("iron", "copper", "silver", "gold", "zinc", "tin", "lead", "nickel",
+              "cobalt", "chromium"),
+}
+
+LOOKUP_VALUES = ("red", "blue", "green", "yellow", "pink", "black", "white", "gray")
+SYLLABLES = ("ba", "ko", "mi", "zu", "te", "lo", "pa", "ri", "fe", "nu", "da", "vo",
+             "si", "gu", "he", "ja")
+
+FAMILIES = ("successor", "category", "lookup")
+# Episodes cycle through this: lookup (learning to read the prompt) gets half.
+EPISODE_FAMILIES = ("successor", "lookup", "category", "lookup")
+NUM_CANDIDATES = 4
+LOOKUP_BINDINGS = 4
+HELD_OUT_PERCENT = 25
+SEED = 20240601
+
+
+def is_held_out(family: str, key: str) -> bool:
+    """Whether an instance is held out from training: a fixed CRC-32 of its key."""
+    return zlib.crc32(f"{family}:{key}".encode()) % 100 < HELD_OUT_PERCENT
+
+
+def _instances(family: str):
+    """(key, fields) of every instance of `family`, in a fixed order."""
+    if family == "successor":
+        for name, items in ORDERED_LISTS.items():
+            for length in range(3, 6):
+                for start in range(len(items) - length):
+                    yield f"{name}:{start}:{length}", {"list": name, "start": start,
+                                                       "length": length}
+    elif family == "category":
+        for category, words in CATEGORIES.items():
+            for word in words:
+                yield word, {"word": word, "category": category}
+    elif family == "lookup":
+        for a in SYLLABLES:
+            for b in SYLLABLES:
+                if a != b:
+                    yield a + b, {"name": a + b}
+    else:
+        raise ValueError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
+
+
+def instances(family: str, split: str) -> list:
+    """The instance field dicts of `family` in `split` ("train" or "held_out")."""
+    if split not in ("train", "held_out"):
+        raise ValueError(f"split={split!r}: must be 'train' or 'held_out'")
+    return [fields for key, fields in _instances(family)
+            if is_held_out(family, key) == (split == "held_out")]
+
+
+def _distractors(rng, answer, pool):
+    others = sorted(set(pool) - {answer})
+    return rng.sample(others, NUM_CANDIDATES - 1)
+
+
+def make_example(family: str, fields: dict, rng: random.Random) -> dict:
+    """One example: {"family", "prompt", "answer", "candidates", "label"}.
+
+    Candidates are the answer and three distractors of the same kind, in a
+    random order drawn from `rng`; `prompt` + " " + answer is the solved form.
+    """
+    if family == "successor":
+        items = ORDERED_LISTS[fields["list"]]
+        start, length = fields["start"], fields["length"]
+        prompt = " ".join(items[start:start + length]) + " ->"
+        answer, pool = items[start + length], items
+    elif family == "category":
+        word = fields["word"]
+        prompt = f"Q: What kind of thing is {word}?\nA:"
+        answer, pool = fields["category"], tuple(CATEGORIES)
+    else:
+        others = [n for key, n in ((k, f["name"]) for k, f in _instances("lookup"))
+                  if n != fields["name"] and is_held_out("lookup", key)
+                  == is_held_out("lookup", fields["name"])]
+        names = [fields["name"]] + rng.sample(others, LOOKUP_BINDINGS - 1)
+        values = rng.sample(LOOKUP_VALUES, LOOKUP_BINDINGS)
+        order = rng.sample(range(LOOKUP_BINDINGS), LOOKUP_BINDINGS)
+        legend = ", ".join(f"{names[i]} is {values[i]}" for i in order)
+        prompt = f"Colors: {legend}. Q: {fields['name']}? A:"
+        answer, pool = values[0], values  # the distractors are the legend's other colors
+    candidates = [answer] + _distractors(rng, answer, pool)
+    rng.shuffle(candidates)
+    return {"family": family, "prompt": prompt, "answer": answer,
+            "candidates": candidates, "label": candidates.index(answer)}
+
+
+def task_examples(family: str, split: str, seed: int = SEED) -> list:
+    """Examples of every instance of `family` in `split` ("train" or "held_out"), in order."""
+    rng = random.Random(f"{seed}:{family}:{split}")
+    return [make_example(family, fields, rng) for fields in instances(family, split)]
+
+
+def chance(family: str) -> float:
+    """Accuracy of a uniform guess among the candidates."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}")
+    return 1.0 / NUM_CANDIDATES
+
+
+def category_statements() -> list:
+    """One sentence per fact, train and held-out words alike."""
+    return [f"{w[0].upper() + w[1:]} is a kind of {c}."
+            for c, words in CATEGORIES.items() for w in words]
+
+
+def training_documents(num_episodes: int = 12_000, seed: int = SEED) -> list:
+    """The in-context-learning component: episodes of train instances and fact statements.
+
+    Each episode is 2 to 8 solved examples of one family, each `prompt +
+    " " + answer`, separated by a blank line (a few-shot prompt's layout);
+    families take turns as in EPISODE_FAMILIES.
+    Statement documents list 4 to 10 of the category facts in random order;
+    there is one per 8 episodes.
+    """
+    rng = random.Random(f"{seed}:documents")
+    pools = {family: instances(family, "train") for family in FAMILIES}
+    statements = category_statements()
+    documents = []
+    for index in range(num_episodes):
+        family = EPISODE_FAMILIES[index % len(EPISODE_FAMILIES)]
+        shots = [make_example(family, rng.choice(pools[family]), rng)
+                 for _ in range(rng.randint(2, 8))]
+        documents.append("\n\n".join(f"{e['prompt']} {e['answer']}" for e in shots))
+        if index % 8 == 7:
+            documents.append(" ".join(rng.sample(statements, rng.randint(4, 10))))
+    return documents
+
+
+def iter_lines(documents) -> Iterator[str]:
+    """Every solved example (blank-line-separated block) of some documents."""
+    for document in documents:
+        yield from document.split("\n\n")
