@@ -67,7 +67,7 @@ def export_model(model_dir, export_base, name, *, version=None, max_batch=64,
     # version again when it is published.
     version = resolve_version(os.path.join(os.fspath(export_base), name), version)
     read_models_config(export_base)
-    module = build_module(config, train_config, tokenizer_path, checkpoint, max_batch,
+    module = build_module(config, tokenizer_path, checkpoint, max_batch,
                           max_new_tokens)
     path = publish_version(export_base, name, lambda tmp: write_saved_model(module, tmp, name),
                            version)
@@ -99,35 +99,29 @@ def read_model_dir(model_dir):
     return config, train_config, paths[MODEL_FILENAME], checkpoint
 
 
-def restore_model(config, train_config, checkpoint):
+def restore_model(config, checkpoint):
     """An unsharded GlamModel (gather dispatch) holding the checkpoint's weights.
 
-    Keras 3 does not make layers held in a list (the model's blocks) children
-    of a TF checkpoint, so `tf.train.Checkpoint(model=model)` reaches only the
-    embedding and the final norm; the blocks' weights are in the checkpoint
-    through the optimizer, which lists every trainable variable. So the model
-    is restored together with an optimizer built as in training, and every
-    object of both must be matched.
+    Only the model is read (`tf.train.Checkpoint(model=...)`, as the trainer
+    writes it); the optimizer's slots and step counters are left in the file.
+    Every weight of the model must be in the checkpoint.
     """
     from glam_tf.model import GlamModel
-    from glam_tf.training.trainer import make_optimizer
 
     model = GlamModel(config, dispatch="gather")
-    optimizer = make_optimizer(train_config)
-    optimizer.build(model.trainable_variables)
-    status = tf.train.Checkpoint(model=model, optimizer=optimizer).restore(checkpoint)
+    status = tf.train.Checkpoint(model=model).restore(checkpoint)
     try:
         status.assert_existing_objects_matched()
     except AssertionError as error:
         raise ValueError(f"{checkpoint} does not hold every weight of this model: "
                          f"{str(error)[:500]}") from error
-    status.expect_partial()  # the step counters are not needed
+    status.expect_partial()  # the optimizer and the data position are not needed
     return model
 
 
-def build_module(config, train_config, tokenizer_path, checkpoint, max_batch, max_new_tokens):
+def build_module(config, tokenizer_path, checkpoint, max_batch, max_new_tokens):
     """The ServingModule around the restored model and the in-graph tokenizer."""
-    model = restore_model(config, train_config, checkpoint)
+    model = restore_model(config, checkpoint)
     tokenizer = load_tokenizer(tokenizer_path)
     return ServingModule(model, tokenizer, tokenizer_path, max_batch, max_new_tokens)
 

@@ -136,7 +136,7 @@ class ModelDirBackend(Backend):
         from glam_tf.tokenizer import load_tokenizer
 
         config, train_config, tokenizer_path, checkpoint = read_model_dir(model_dir)
-        self.model = restore_model(config, train_config, checkpoint)
+        self.model = restore_model(config, checkpoint)
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.batch_size = int(batch_size)
         self.beam = beam

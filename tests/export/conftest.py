@@ -40,10 +40,10 @@ def loaded(export_dir):
 def reference(model_dir):
     """The trained model and tokenizer in this process, built without the exporter.
 
-    Weights are read from the checkpoint by key: the blocks' weights are there
-    only as the optimizer's `_trainable_variables/<i>` (Keras 3 does not make
-    the model's list of blocks a checkpoint dependency), the embedding and the
-    final norm also as model/<name>.
+    Weights are read from the checkpoint by key, through the optimizer's
+    `_trainable_variables/<i>` list (the exporter restores them through
+    `model/...` instead, so the two paths check each other); a weight missing
+    there is read as model/<name>.
     """
     from glam_tf.config import GlamConfig
     from glam_tf.model import GlamModel
