@@ -166,13 +166,13 @@ def main():
     difference = stats["moe"][0] - stats["dense"][0]
     if args.plot:
         plot(curves, names, args.plot,
-             f"glam_tiny (MoE) vs {names['dense']}, {flops['moe'] / 1e6:.2f} vs "
-             f"{flops['dense'] / 1e6:.2f} train MFLOP/token, {args.steps} steps, "
-             f"seeds {args.seeds}")
+             f"glam_tiny (MoE, 8 experts) vs {names['dense']}: {flops['moe'] / 1e6:.2f} vs "
+             f"{flops['dense'] / 1e6:.2f} train MFLOP/token\n{args.steps} steps of "
+             f"{args.batch_size}x{args.seq_len} tokens, embedded corpus, seeds {args.seeds}")
         print(f"plot: {args.plot}")
     print()
     print(ratio_line("moe_vs_dense[glam_tiny]", "val_ce_moe", "val_ce_dense",
-                     stats["moe"][0] / stats["dense"][0],
+                     stats["moe"][0] / stats["dense"][0], digits=4,
                      note=f"{stats['moe'][0]:.4f} vs {stats['dense'][0]:.4f} nats, "
                           f"difference {difference:+.4f}; MoE lower at {wins} of {len(seeds)} "
                           f"seeds; {args.steps} steps"))

@@ -27,9 +27,9 @@ def median(values):
     return statistics.median(values)
 
 
-def ratio_line(figure, num, den, ratio, target=None, op="<=", note=None):
+def ratio_line(figure, num, den, ratio, target=None, op="<=", note=None, digits=None):
     """One line: `figure num / den = Rx (target op Tx) MET|NOT MET; note`."""
-    digits = 3 if ratio < 1 else 2
+    digits = digits if digits is not None else (3 if ratio < 1 else 2)
     line = f"{figure} {num} / {den} = {ratio:.{digits}f}x"
     if target is not None:
         met = ratio <= target if op == "<=" else ratio >= target
