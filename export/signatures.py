@@ -43,6 +43,23 @@ def left_pad(tokens, length):
     return ids, tf.cast(is_token | is_eos, tf.int32), n - kept
 
 
+def continuation_tokens(tokenizer, prompts, continuations):
+    """Ragged tokens of each continuation as read after its prompt.
+
+    The tokens of prompt + continuation after as many as the prompt alone has
+    (`glam_tf.evaluation.ranking.continuation_tokens`: tokenized alone, a
+    continuation would get SentencePiece's dummy-prefix space in front).
+    """
+    joined = tokenizer.tokenize(tf.strings.join([prompts, continuations]))
+    skip = tokenizer.tokenize(prompts).row_lengths()
+    joined_lengths = joined.row_lengths()
+    skip = tf.minimum(skip, joined_lengths)
+    starts = joined.row_starts() + skip
+    return tf.RaggedTensor.from_row_lengths(
+        tf.gather(joined.values, tf.ragged.range(starts, joined.row_splits[1:]).flat_values),
+        joined_lengths - skip)
+
+
 def cut_left(ids, mask, length):
     """Left-padded ids/mask [B, P] -> their last `length` columns and the tokens cut per row."""
     start = tf.maximum(tf.shape(ids)[1] - length, 0)
@@ -137,7 +154,7 @@ class _SignatureFunctions:
                 tf.shape(continuations)[0], tf.shape(prompts)[0],
                 message="prompts and continuations must have the same length"))
             with tf.control_dependencies(checks):
-                continuation = self.tokenizer.tokenize(continuations)
+                continuation = continuation_tokens(self.tokenizer, prompts, continuations)
             continuation_ids = continuation.to_tensor(default_value=PAD_ID)
             continuation_mask = tf.sequence_mask(continuation.row_lengths(),
                                                  tf.shape(continuation_ids)[1], tf.int32)
@@ -163,7 +180,8 @@ class _SignatureFunctions:
                     message=f"too many candidates in one request: prompts x candidates per "
                             f"prompt must be at most max_batch={self.max_batch}")]
             with tf.control_dependencies(checks):
-                tokens = self.tokenizer.tokenize(tf.reshape(candidates, [-1]))   # [B*N, (c)]
+                tokens = continuation_tokens(self.tokenizer, tf.repeat(prompts, n),
+                                             tf.reshape(candidates, [-1]))       # [B*N, (c)]
             flat_ids = tf.cast(tokens.to_tensor(default_value=PAD_ID), tf.int32)
             length = tf.shape(flat_ids)[1]
             flat_mask = tf.sequence_mask(tokens.row_lengths(), length, tf.int32)

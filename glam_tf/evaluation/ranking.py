@@ -145,22 +145,37 @@ def _tokenize(tokenizer, texts):
     return tokenizer.tokenize(tf.constant(list(texts), tf.string)).to_list()
 
 
+def continuation_tokens(context_tokens, joined_tokens):
+    """The continuation's tokens: those of context + continuation after the context's own.
+
+    A continuation is not tokenized alone: SentencePiece reads every text as
+    if it began with a space (its dummy prefix), so " fruit" alone is `▁` `▁fruit`
+    where after "A:" it is `▁fruit`. Tokenizing the joined text and dropping
+    as many tokens as the context has gives the pieces the model reads.
+    """
+    return joined_tokens[len(context_tokens):]
+
+
 def _token_arrays(tokenizer, contexts, candidate_lists, max_length):
     """Left-padded [EOS] + context rows [B, P] and right-padded candidates [B, N, C].
 
-    Each context loses tokens from the left to leave room for its longest
-    candidate; rows with fewer candidates than N are padded with empty ones.
+    Candidate tokens follow `continuation_tokens`. Each context loses tokens
+    from the left to leave room for its longest candidate; rows with fewer
+    candidates than N are padded with empty ones.
     """
     if len(contexts) != len(candidate_lists):
         raise ValueError(f"{len(contexts)} contexts for {len(candidate_lists)} candidate lists")
-    flat = _tokenize(tokenizer, [c for cands in candidate_lists for c in cands])
+    joined = _tokenize(tokenizer, [x + c for x, cands in zip(contexts, candidate_lists)
+                                   for c in cands])
     rows, i = [], 0
-    for context, cands in zip(_tokenize(tokenizer, contexts), candidate_lists):
-        tokens, i = flat[i:i + len(cands)], i + len(cands)
-        for t in tokens:
+    for text, context, cands in zip(contexts, _tokenize(tokenizer, contexts), candidate_lists):
+        tokens = [continuation_tokens(context, j) for j in joined[i:i + len(cands)]]
+        i += len(cands)
+        for candidate, t in zip(cands, tokens):
             if not 1 <= len(t) <= max_length - 1:
-                raise ValueError(f"a continuation of {len(t)} tokens does not fit "
-                                 f"max_length={max_length} with at least one context token")
+                raise ValueError(f"the continuation {candidate!r} has {len(t)} tokens after "
+                                 f"{text[-40:]!r}: it does not fit max_length={max_length} "
+                                 "with at least one context token")
         longest = max(map(len, tokens))
         rows.append((([EOS_ID] + context)[-(max_length - longest):], tokens))
     width_p = max(len(c) for c, _ in rows)

@@ -136,11 +136,16 @@ def model():
                                 moe_interval=1))   # one layer: it must be the MoE one
 
 
+def _continuation(processor, context, continuation):
+    """The continuation's pieces as they follow the context in the joined text."""
+    return processor.encode(context + continuation)[len(processor.encode(context)):]
+
+
 def _direct_score(model, processor, pairs, max_length):
     """decoding.score on ids built by the Python SentencePiece library."""
     rows = []
     for context, continuation in pairs:
-        cont = processor.encode(continuation)
+        cont = _continuation(processor, context, continuation)
         ctx = ([1] + processor.encode(context))[-(max_length - len(cont)):]
         rows.append((ctx, cont))
     p, c = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
@@ -164,7 +169,7 @@ def test_model_score_fn_equals_a_direct_decoding_score_call(model, tokenizer_pat
              ("the", " small bird")]
     expected_ll, expected_n, contexts = _direct_score(model, processor, pairs, max_length)
     if max_length == 20:
-        assert len(contexts[1]) == 20 - len(processor.encode(" cow sat"))
+        assert len(contexts[1]) == 20 - len(_continuation(processor, pairs[1][0], " cow sat"))
         assert len(processor.encode(pairs[1][0])) + 1 > len(contexts[1])  # it was cut
     score_fn = model_score_fn(model, load_tokenizer(tokenizer_path), max_length)
     lls, counts = score_fn([p[0] for p in pairs], [p[1] for p in pairs])
@@ -213,7 +218,8 @@ def test_model_candidates_score_fn_cuts_the_context_for_its_longest_candidate(
 
     processor = spm.SentencePieceProcessor(model_file=tokenizer_path)
     context, candidates = "the old fox sat on the roof number 12. the red", [" cow sat", " a"]
-    longest = max(len(processor.encode(c)) for c in candidates)
+    pieces = [_continuation(processor, context, c) for c in candidates]
+    longest = max(map(len, pieces))
     expected_ll, expected_n, rows = _direct_score(
         model, processor, [(context, c) for c in candidates], 20)
     # _direct_score cuts per candidate; the shared context is cut once for the longest.
@@ -221,10 +227,8 @@ def test_model_candidates_score_fn_cuts_the_context_for_its_longest_candidate(
     direct = decoding.score(
         model, tf.constant([rows[0][-kept:]] * 2),
         tf.ones((2, kept), tf.int32),
-        tf.constant([processor.encode(c) + [0] * (longest - len(processor.encode(c)))
-                     for c in candidates]),
-        tf.constant([[1] * len(processor.encode(c)) + [0] * (longest - len(processor.encode(c)))
-                     for c in candidates]))
+        tf.constant([p + [0] * (longest - len(p)) for p in pieces]),
+        tf.constant([[1] * len(p) + [0] * (longest - len(p)) for p in pieces]))
     lls, counts = model_candidates_score_fn(model, load_tokenizer(tokenizer_path), 20)(
         [context], [candidates])
     np.testing.assert_allclose(lls[0], direct["log_likelihood"].numpy(), rtol=1e-4, atol=1e-5)
@@ -234,5 +238,22 @@ def test_model_candidates_score_fn_cuts_the_context_for_its_longest_candidate(
 def test_model_candidates_score_fn_rejects_an_empty_candidate(model, tokenizer_path):
     from glam_tf.tokenizer import load_tokenizer
 
-    with pytest.raises(ValueError, match="continuation of 0 tokens"):
+    with pytest.raises(ValueError, match="the continuation '' has 0 tokens"):
         model_candidates_score_fn(model, load_tokenizer(tokenizer_path), 32)(["the"], [[""]])
+
+
+def test_a_continuation_is_scored_with_the_pieces_it_has_after_its_context(model,
+                                                                           tokenizer_path):
+    from glam_tf.tokenizer import load_tokenizer
+
+    processor = spm.SentencePieceProcessor(model_file=tokenizer_path)
+    context, continuation = "Q: where did the cat sit?\nA:", " mat"
+    after = _continuation(processor, context, continuation)
+    # Alone, SentencePiece's dummy prefix gives " mat" one more leading space.
+    assert processor.encode(continuation) != after
+    assert processor.encode(context) + after == processor.encode(context + continuation)
+    tokenizer = load_tokenizer(tokenizer_path)
+    _, counts = model_score_fn(model, tokenizer, 64)([context], [continuation])
+    _, shared_counts = model_candidates_score_fn(model, tokenizer, 64)([context],
+                                                                       [[continuation]])
+    assert counts == shared_counts[0] == [len(after)]

@@ -24,8 +24,15 @@ def prompt_rows(tokenizer, prompts, room):
     return ids, mask, np.array(dropped, np.int32)
 
 
-def continuation_rows(tokenizer, continuations):
-    rows = tokenizer.tokenize(tf.constant(continuations)).to_list()
+def continuation_rows(tokenizer, prompts, continuations):
+    """Each continuation's tokens as read after its prompt, right-padded: (ids, mask).
+
+    The tokens of prompt + continuation after the prompt's own (a continuation
+    tokenized alone would start with SentencePiece's dummy-prefix space).
+    """
+    alone = tokenizer.tokenize(tf.constant(prompts)).to_list()
+    joined = tokenizer.tokenize(tf.constant([p + c for p, c in zip(prompts, continuations)]))
+    rows = [j[len(a):] for a, j in zip(alone, joined.to_list())]
     width = max(map(len, rows))
     ids = np.array([r + [0] * (width - len(r)) for r in rows], np.int32).reshape(len(rows), width)
     mask = np.array([[1] * len(r) + [0] * (width - len(r)) for r in rows], np.int32)

@@ -54,7 +54,7 @@ def test_saved_model_cli_lists_every_signature_as_predict_with_the_documented_te
 def _job_inputs(reference):
     model, tokenizer = reference
     ids, mask, _ = prompt_rows(tokenizer, PROMPTS, 128 - MAX_NEW_TOKENS)
-    cont_ids, cont_mask = continuation_rows(tokenizer, CONTINUATIONS)
+    cont_ids, cont_mask = continuation_rows(tokenizer, PROMPTS, CONTINUATIONS)
     score_ids, score_mask, _ = prompt_rows(tokenizer, PROMPTS, 128 - cont_ids.shape[1])
     return {
         "serving_default": {"prompts": PROMPTS, "max_new_tokens": 6, "temperature": 0.0,
@@ -161,7 +161,7 @@ def test_every_signature_in_the_fresh_process_matches_the_in_process_model(
     np.testing.assert_allclose(out["beam"]["scores"], beam["scores"], rtol=1e-4, atol=1e-4)
 
     # score and score_ids: decoding.score on the same rows.
-    cont_ids, cont_mask = continuation_rows(tokenizer, CONTINUATIONS)
+    cont_ids, cont_mask = continuation_rows(tokenizer, PROMPTS, CONTINUATIONS)
     ids, mask, dropped = prompt_rows(tokenizer, PROMPTS, 128 - cont_ids.shape[1])
     scored = decoding.score(model, ids, mask, cont_ids, cont_mask)
     for key in ("score", "score_ids"):
@@ -172,12 +172,13 @@ def test_every_signature_in_the_fresh_process_matches_the_in_process_model(
     np.testing.assert_array_equal(out["score"]["prompt_tokens_dropped"], dropped)
 
     # score_candidates: decoding.score on every (prompt, candidate) pair, per column.
-    candidates = inputs["score_candidates"]["candidates"]
-    width = continuation_rows(tokenizer, sum(candidates, []))[0].shape[1]
-    ids, mask, dropped = prompt_rows(tokenizer, PROMPTS[2:], 128 - width)  # room: the longest
+    prompts, candidates = PROMPTS[2:], inputs["score_candidates"]["candidates"]
+    columns = [continuation_rows(tokenizer, prompts, [row[n] for row in candidates])
+               for n in range(len(candidates[0]))]
+    width = max(ids.shape[1] for ids, _ in columns)
+    ids, mask, dropped = prompt_rows(tokenizer, prompts, 128 - width)  # room: the longest
     assert dropped[-1] > 0
-    for n in range(len(candidates[0])):
-        column_ids, column_mask = continuation_rows(tokenizer, [row[n] for row in candidates])
+    for n, (column_ids, column_mask) in enumerate(columns):
         column_ids = np.pad(column_ids, [(0, 0), (0, width - column_ids.shape[1])])
         column_mask = np.pad(column_mask, [(0, 0), (0, width - column_mask.shape[1])])
         pair = decoding.score(model, ids, mask, column_ids, column_mask)

@@ -20,6 +20,20 @@ def test_left_pad_puts_eos_first_keeps_the_last_tokens_and_counts_the_cut():
     assert ids.numpy().tolist() == [[1], [1]] and dropped.numpy().tolist() == [0, 0]
 
 
+def test_continuation_tokens_are_the_joined_texts_tokens_after_the_prompts(reference):
+    from glam_tf.export.signatures import continuation_tokens
+
+    _, tokenizer = reference
+    prompts = ["Q: 2+2?\nA:", "", "The cat", "x"]
+    continuations = [" 4", " hello there", "", " sat on the mat."]
+    got = continuation_tokens(tokenizer, tf.constant(prompts), tf.constant(continuations))
+    alone = tokenizer.tokenize(tf.constant(prompts)).to_list()
+    joined = tokenizer.tokenize(tf.constant([p + c for p, c in zip(prompts, continuations)]))
+    expected = [j[len(a):] for a, j in zip(alone, joined.to_list())]
+    assert got.to_list() == expected
+    assert expected[2] == [] and expected[0] != tokenizer.tokenize(tf.constant([" 4"])).to_list()[0]
+
+
 def test_cut_left_keeps_the_last_columns_and_counts_only_real_tokens():
     ids = tf.constant([[0, 0, 1, 5], [1, 6, 7, 8]])
     mask = tf.constant([[0, 0, 1, 1], [1, 1, 1, 1]])
