@@ -58,12 +58,12 @@ class FittedPrompt(NamedTuple):
 def prompt_tokens(example: Formatted, count_tokens: Callable[[str], int]) -> int:
     """Tokens the model reads for `example`.
 
-    rank: the longest context + continuation over the candidates (contexts
-    and continuations are counted separately, as scorers tokenize them);
+    rank: the longest context + continuation over the candidates (the joined
+    text, as the scorers read it: see `ranking.continuation_tokens`);
     generate: the prompt (leave room for decoding by lowering `max_tokens`).
     """
     if example.is_rank:
-        return max(count_tokens(c) + count_tokens(t) for c, t in example.pairs())
+        return max(count_tokens(c + t) for c, t in example.pairs())
     return count_tokens(example.prompt)
 
 
