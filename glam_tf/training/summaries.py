@@ -1,10 +1,9 @@
-"""What a training run reports: TensorBoard summaries, metrics.jsonl, the progress line."""
+"""What a training run reports: TensorBoard summaries, metrics.jsonl, the progress lines."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
@@ -73,25 +72,6 @@ def progress_line(record, total_steps) -> str:
             + (f"  skipped {record['skipped_steps']}" if record["skipped_steps"] else ""))
 
 
-class ProgressBar:
-    """A one-line bar redrawn every step on a terminal; silent when output is not a TTY
-    (the periodic progress lines are the record there)."""
-
-    def __init__(self, total_steps, stream=None, width=30):
-        self.total = total_steps
-        self.stream = stream or sys.stdout
-        self.width = width
-        self.enabled = self.stream.isatty()
-
-    def update(self, step, loss, tokens_per_second):
-        if not self.enabled:
-            return
-        done = int(self.width * step / self.total)
-        self.stream.write(f"\r[{'#' * done}{'.' * (self.width - done)}] {step}/{self.total}"
-                          f"  loss {loss:.4f}  {tokens_per_second:,.0f} tok/s ")
-        self.stream.flush()
-
-    def clear(self):
-        if self.enabled:
-            self.stream.write("\r" + " " * (self.width + 60) + "\r")
-            self.stream.flush()
+def bar_text(loss, tokens_per_second) -> str:
+    """What the progress bar shows after the step count."""
+    return f"loss {loss:.4f}  {tokens_per_second:,.0f} tok/s"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from typing import Optional
 
@@ -27,7 +28,8 @@ from glam_tf.model import GlamModel
 from glam_tf.training.loss import lm_loss
 from glam_tf.training.optimizer import Adafactor, Adam, GlamSchedule
 from glam_tf.training.run_config import TrainConfig
-from glam_tf.training.summaries import ProgressBar, RunLog, progress_line
+from glam_tf.progress import ProgressBar
+from glam_tf.training.summaries import RunLog, bar_text, progress_line
 
 
 class ModelDirError(ValueError):
@@ -149,7 +151,7 @@ class Trainer:
         record = {}
         self.stopped_early = False
         deadline = None if time_limit is None else time.monotonic() + time_limit
-        bar = ProgressBar(tc.steps)
+        bar = ProgressBar(sys.stdout)  # the stream of self.log's default, print
         window_start, window_tokens = time.perf_counter(), 0.0
         while self.steps_done < tc.steps:
             parts, routing = self.train_step(next(self.data))
@@ -158,7 +160,7 @@ class Trainer:
             last = step == tc.steps or out_of_time
             window_tokens += float(parts["target_tokens"])
             speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
-            bar.update(step, float(parts["loss"]), speed)
+            bar.draw(step, tc.steps, suffix=bar_text(float(parts["loss"]), speed))
             if step % tc.log_every == 0 or last:
                 record = self.run_log.train_step(step, parts, self._learning_rate(),
                                                  speed, self.skipped_steps, routing)
