@@ -7,7 +7,9 @@ same-process comparison, our layer again. Workers build and warm up (trace + 2
 runs) one after the other; then the driver asks for one step at a time,
 round-robin over every variant of both workers (A B C ... A B C ...), so
 background load hits all alike and only one step runs at a time. Figures are
-medians over the rounds; every ratio is taken within this one run.
+medians over the rounds; every ratio is taken within this one run, between
+variants alternated together. At the paper shape the variants are timed in
+three such groups (see GROUPS: they do not fit in memory all at once).
 
 What each variant is: see benchmarks/anchors/variants.py. Shapes (top-2,
 capacity factor 2.0, float32, forward + sum(y*y) + gradients of all weights):

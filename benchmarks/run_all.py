@@ -19,8 +19,9 @@ runs): the figures of a quick run are not the documented ones.
 
     python benchmarks/run_all.py [--items 1,2,3,4] [--quick] [--no-anchors] [--log_dir DIR]
 
-The whole default run takes about 30-40 minutes on 2 cores (item 3 about 15,
-item 1 about 10: Mixtral's step at the 0.1B/64E shape alone takes ~30 s).
+The whole default run takes about 20-25 minutes on 2 cores (item 3 about 13,
+item 1 about 5: Mixtral's step at the 0.1B/64E shape alone takes 25-50 s;
+items 2 and 4 about 2). Item 1 needs up to ~13 GB of memory at its peak.
 """
 
 import argparse
