@@ -66,7 +66,8 @@ def ratio_specs(e, cross, one):
     return [
         ("", (MAIN, "gather"), (MAIN, "dense"), DENSE_TARGET, "<=",
          "default dispatch vs a dense FFN of width 2H"),
-        ("", (MAIN, "einsum"), (MAIN, "dense"), None, "<=", "GShard dispatch (the form that shards)"),
+        ("", (MAIN, "einsum"), (MAIN, "dense"), None, "<=",
+         "GShard dispatch (the form that shards)"),
         ("", (MAIN, "gather_gated"), (MAIN, "dense"), None, "<=",
          "3-matrix experts vs the 2-matrix dense FFN"),
         ("", (ANCHOR, "mixtral"), (MAIN, "gather_gated"), every, ">=",
