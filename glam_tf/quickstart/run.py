@@ -7,6 +7,7 @@ import re
 import sys
 import time
 
+from glam_tf.progress import ProgressBar
 from glam_tf.quickstart import stages
 
 DEFAULT_MINUTES = 5.0
@@ -29,27 +30,19 @@ class StageProgress:
     """`[k/6] title` per stage; on a terminal also a one-line bar over the stages."""
 
     def __init__(self, total, stream=None, width=24):
-        self.total, self.width = total, width
+        self.total = total
         self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty()
-        self.index, self.started = 0, time.monotonic()
+        self.bar = ProgressBar(self.stream, width)
+        self.index = 0
 
     def start(self, title):
         self.index += 1
         self.stage_start = time.monotonic()
         self.line(f"[{self.index}/{self.total}] {title}")
-        self.draw(title)
-
-    def draw(self, title):
-        if self.tty:
-            done = int(self.width * (self.index - 1) / self.total)
-            self.stream.write(f"\r[{'=' * done}>{' ' * (self.width - done)}] stage "
-                              f"{self.index}/{self.total}: {title[:40]} ")
-            self.stream.flush()
+        self.bar.draw(self.index - 1, self.total, suffix=f"stage {self.index}: {title[:40]}")
 
     def line(self, text):
-        if self.tty:
-            self.stream.write("\r\033[K")
+        self.bar.clear()
         self.stream.write(text + "\n")
         self.stream.flush()
 
