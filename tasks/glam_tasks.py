@@ -351,6 +351,9 @@ def _nlu(name, tfds_name, formatter, category, eval_split, description, splits=(
 
 _EM, _F1 = ("exact_match",), ("f1",)
 _SHORT = dict(length_normalize=False)  # one-word candidates: nothing to normalize
+# GPT-3's protocol (which GLaM follows) for ARC, OpenBookQA and RACE: each answer's
+# log-likelihood less its log-likelihood after "Answer:" alone.
+_UNCONDITIONAL = dict(length_normalize=False, unconditional_context="Answer:")
 _SG = "super_glue/{}:1.0.2"
 
 GLAM_TASKS = (
@@ -374,11 +377,11 @@ GLAM_TASKS = (
          "WinoGrande", splits={"train": "train_xl"}, **_SHORT),
     _nlu("piqa", "piqa:1.0.0", format_piqa, COMMON_SENSE_REASONING, "validation", "PIQA"),
     _nlu("arc_easy", "ai2_arc/ARC-Easy:1.0.0", format_arc, COMMON_SENSE_REASONING, "test",
-         "ARC (Easy)"),
+         "ARC (Easy)", **_UNCONDITIONAL),
     _nlu("arc_challenge", "ai2_arc/ARC-Challenge:1.0.0", format_arc, COMMON_SENSE_REASONING,
-         "test", "ARC (Challenge)"),
+         "test", "ARC (Challenge)", **_UNCONDITIONAL),
     _nlu("openbookqa", "openbookqa:0.1.0", format_openbookqa, COMMON_SENSE_REASONING, "test",
-         "OpenBookQA"),
+         "OpenBookQA", **_UNCONDITIONAL),
     _nlg("drop", "drop:2.0.0", format_drop, READING_COMPREHENSION, _F1, "validation", "DROP",
          splits={"validation": "dev"}),
     _nlg("coqa", "coqa:1.0.0", format_coqa, READING_COMPREHENSION, _F1, "validation", "CoQA",
@@ -388,9 +391,9 @@ GLAM_TASKS = (
     _nlg("squad_v2", "squad/v2.0:3.0.0", format_squad_v2, READING_COMPREHENSION,
          ("f1", "exact_match"), "validation", "SQuADv2", no_answer=NO_ANSWER),
     _nlu("race_m", "race/middle:2.0.0", format_race, READING_COMPREHENSION, "test",
-         "RACE-m", preprocessor=split_race_questions),
+         "RACE-m", preprocessor=split_race_questions, **_UNCONDITIONAL),
     _nlu("race_h", "race/high:2.0.0", format_race, READING_COMPREHENSION, "test",
-         "RACE-h", preprocessor=split_race_questions),
+         "RACE-h", preprocessor=split_race_questions, **_UNCONDITIONAL),
     _nlu("boolq", _SG.format("boolq"), format_boolq, SUPERGLUE, "validation", "BoolQ", **_SHORT),
     _nlu("cb", _SG.format("cb"), format_cb, SUPERGLUE, "validation", "CB", **_SHORT),
     _nlu("copa", _SG.format("copa"), format_copa, SUPERGLUE, "validation", "COPA"),

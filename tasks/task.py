@@ -223,6 +223,9 @@ class Task:
         examples, run before the formatter (flattens articles, dialogues).
       length_normalize: rank: divide each candidate's log-likelihood by its
         continuation's token count.
+      unconditional_context: rank: score a candidate by log P(candidate | prompt)
+        - log P(candidate | unconditional_context), GPT-3's normalization for
+        ARC, OpenBookQA and RACE (e.g. "Answer:"); excludes length_normalize.
       stop_sequences: generate: where to cut the decoded text (see module doc).
       max_decode_tokens: generate: decoding budget per example.
       no_answer: generate: gold text that means "no answer" (see NO_ANSWER).
@@ -241,6 +244,7 @@ class Task:
     few_shot_split: Optional[str] = "train"
     preprocessor: Optional[Callable[[dict], Iterable[dict]]] = None
     length_normalize: bool = True
+    unconditional_context: Optional[str] = None
     stop_sequences: tuple[str, ...] = ()
     max_decode_tokens: int = 32
     no_answer: Optional[str] = None
@@ -279,6 +283,14 @@ class Task:
             bad("few_shot_split", "must be a non-empty split name, or None for zero-shot only")
         if not isinstance(self.length_normalize, bool):
             bad("length_normalize", "must be True or False")
+        if self.unconditional_context is not None:
+            if self.kind != RANK:
+                bad("unconditional_context", "only applies to rank tasks")
+            if not isinstance(self.unconditional_context, str) or not self.unconditional_context:
+                bad("unconditional_context", "must be None or a non-empty string")
+            if self.length_normalize:
+                bad("unconditional_context", "replaces length normalization: set "
+                    "length_normalize to False")
         if (not isinstance(self.stop_sequences, tuple)
                 or not all(isinstance(s, str) and s for s in self.stop_sequences)):
             bad("stop_sequences", "must be a tuple of non-empty strings")

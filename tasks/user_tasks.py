@@ -21,7 +21,7 @@ JSON Lines data:
       "category": "custom"                  # default "custom"
     }
 
-Optional keys: length_normalize, stop_sequences (default ["\\n"] for
+Optional keys: length_normalize, unconditional_context, stop_sequences (default ["\\n"] for
 generate), max_decode_tokens, no_answer, target_prefix, shot_separator,
 description, split_field. Paths are relative to the task file. With one data
 file, each example names its split in its "split" field (or `split_field`);
@@ -51,8 +51,9 @@ from glam_tf.tasks.task import (CUSTOM, GENERATE, KINDS, RANK, Formatted, Task,
                                 TaskError)
 
 TASK_FILE_KEYS = ("name", "data", "kind", "fields", "eval_split", "few_shot_split", "metric",
-                  "category", "length_normalize", "stop_sequences", "max_decode_tokens",
-                  "no_answer", "target_prefix", "shot_separator", "description", "split_field")
+                  "category", "length_normalize", "unconditional_context", "stop_sequences",
+                  "max_decode_tokens", "no_answer", "target_prefix", "shot_separator",
+                  "description", "split_field")
 REQUIRED_KEYS = ("name", "data", "kind", "fields")
 FIELD_KEYS = ("prompt", "candidates", "label", "answer")
 
@@ -193,7 +194,7 @@ def load_task_file(path: str, *, validate: bool = True) -> Task:
                      spec.get("split_field", "split"), fail)
     metric = spec.get("metric", "accuracy" if kind == RANK else ["exact_match", "f1"])
     options = {k: spec[k] for k in ("eval_split", "few_shot_split", "length_normalize",
-                                    "max_decode_tokens", "no_answer", "target_prefix",
+                                    "unconditional_context", "max_decode_tokens", "no_answer", "target_prefix",
                                     "shot_separator", "description") if k in spec}
     stops = spec.get("stop_sequences", ["\n"] if kind == GENERATE else [])
     if not isinstance(metric, (str, list)):

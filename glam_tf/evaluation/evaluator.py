@@ -120,9 +120,9 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
         shared = backend.score_candidates if getattr(backend, "shares_prompts", False) else None
         batch_size = getattr(backend, "batch_size", 32)
         ranked = _in_chunks(
-            lambda chunk: ranking.rank_classify(chunk, backend.score, task.length_normalize,
-                                                batch_size=batch_size,
-                                                candidates_score_fn=shared),
+            lambda chunk: ranking.rank_classify(
+                chunk, backend.score, task.length_normalize, batch_size=batch_size,
+                candidates_score_fn=shared, unconditional_context=task.unconditional_context),
             prompted, batch_size, progress)
         values = {"accuracy": ranking.accuracy(ranked)}
         for i, (example, r) in enumerate(zip(prompted, ranked)):
@@ -130,7 +130,9 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
                 "index": i, "shots": indices[i], "shots_used": used[i],
                 "prediction": r["prediction"], "label": example.label,
                 "correct": bool(r["correct"]), "scores": r["scores"],
-                "log_likelihoods": r["log_likelihoods"], "num_tokens": r["num_tokens"]})
+                "log_likelihoods": r["log_likelihoods"], "num_tokens": r["num_tokens"],
+                **({"unconditional_log_likelihoods": r["unconditional_log_likelihoods"]}
+                   if "unconditional_log_likelihoods" in r else {})})
     else:
         for e in prompted:
             if not e.answers:

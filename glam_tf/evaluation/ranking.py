@@ -20,7 +20,7 @@ endpoint the same way. Candidates of different examples share batches.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -80,24 +80,8 @@ def _check_lengths(what, got, want):
         raise ValueError(f"{what} returned {len(got)} values for {len(want)} inputs")
 
 
-def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, length_normalize: bool,
-                  batch_size: int = 32, candidates_score_fn=None) -> list[dict]:
-    """Scores each candidate of each rank example and picks the argmax.
-
-    A candidate's score is its summed log-likelihood, divided by its token
-    count when `length_normalize` (Task.length_normalize). Ties go to the
-    lowest index. Each candidate follows its own context when the example has
-    `candidate_prompts` (see `Formatted.pairs`). With `candidates_score_fn`,
-    the candidates that share a context are scored in one call, so the
-    context runs once; `score_fn` is then not called.
-
-    Returns one dict per example: {"prediction": int, "correct": bool (the
-    prediction is in `correct_labels`; always False for an unlabelled
-    example), "scores": [float per candidate], "log_likelihoods": [...],
-    "num_tokens": [...]}.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size}: must be >= 1")
+def _log_likelihoods(examples, score_fn, batch_size, candidates_score_fn):
+    """([[log-likelihood per candidate] per example], [[token count ...] ...])."""
     units = _units(examples, batch_size, shared=candidates_score_fn is not None)
     log_likelihoods = [[None] * len(x.candidates) for x in examples]
     num_tokens = [[None] * len(x.candidates) for x in examples]
@@ -117,20 +101,58 @@ def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, length_norma
             _check_lengths("candidates_score_fn", list(ll), members)
             for c, x, n in zip(members, ll, count):
                 log_likelihoods[e][c], num_tokens[e][c] = float(x), int(n)
+    return log_likelihoods, num_tokens
+
+
+def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, length_normalize: bool,
+                  batch_size: int = 32, candidates_score_fn=None,
+                  unconditional_context: Optional[str] = None) -> list[dict]:
+    """Scores each candidate of each rank example and picks the argmax.
+
+    A candidate's score is its summed log-likelihood, divided by its token
+    count when `length_normalize` (Task.length_normalize), or less its
+    log-likelihood after `unconditional_context` when that is given
+    (Task.unconditional_context). Ties go to the lowest index. Each candidate
+    follows its own context when the example has `candidate_prompts` (see
+    `Formatted.pairs`). With `candidates_score_fn`, the candidates that share
+    a context are scored in one call, so the context runs once; `score_fn` is
+    then not called.
+
+    Returns one dict per example: {"prediction": int, "correct": bool (the
+    prediction is in `correct_labels`; always False for an unlabelled
+    example), "scores": [float per candidate], "log_likelihoods": [...],
+    "num_tokens": [...]}, and "unconditional_log_likelihoods" with an
+    unconditional context.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: must be >= 1")
+    if unconditional_context is not None and length_normalize:
+        raise ValueError("give length_normalize or unconditional_context, not both")
+    log_likelihoods, num_tokens = _log_likelihoods(examples, score_fn, batch_size,
+                                                   candidates_score_fn)
+    baselines = [None] * len(examples)
+    if unconditional_context is not None:
+        bare = [Formatted(prompt=unconditional_context, candidates=x.candidates)
+                for x in examples]
+        baselines, _ = _log_likelihoods(bare, score_fn, batch_size, candidates_score_fn)
 
     results = []
-    for example, lls, counts in zip(examples, log_likelihoods, num_tokens):
+    for example, lls, counts, base in zip(examples, log_likelihoods, num_tokens, baselines):
         if length_normalize:
             if min(counts) < 1:
                 raise ValueError(f"a candidate of {example.candidates!r} has no tokens; "
                                  "cannot length-normalize")
             scores = [ll / count for ll, count in zip(lls, counts)]
+        elif base is not None:
+            scores = [ll - b for ll, b in zip(lls, base)]
         else:
             scores = lls
         prediction = int(np.argmax(scores))
-        results.append({"prediction": prediction,
-                        "correct": prediction in example.correct_labels,
-                        "scores": scores, "log_likelihoods": lls, "num_tokens": counts})
+        result = {"prediction": prediction, "correct": prediction in example.correct_labels,
+                  "scores": scores, "log_likelihoods": lls, "num_tokens": counts}
+        if base is not None:
+            result["unconditional_log_likelihoods"] = base
+        results.append(result)
     return results
 
 

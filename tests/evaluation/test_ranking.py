@@ -73,6 +73,25 @@ def test_an_example_with_more_candidates_than_the_batch_is_split_into_chunks():
     assert calls == [[("Q", 2)], [("Q", 2)], [("Q", 1)]]
 
 
+def test_unconditional_normalization_subtracts_the_answers_prior_and_changes_the_pick():
+    # " Paris" is likelier after the question, but far likelier after "Answer:" alone:
+    # the question raises " Lyon" more.
+    example = Formatted(prompt="Q: capital?\nAnswer:", candidates=(" Paris", " Lyon"), label=1)
+    table = {("Q: capital?\nAnswer:", " Paris"): (-1.0, 1),
+             ("Q: capital?\nAnswer:", " Lyon"): (-2.0, 1),
+             ("Answer:", " Paris"): (-0.5, 1), ("Answer:", " Lyon"): (-6.0, 1)}
+    plain = rank_classify([example], _table_score_fn(table), False)[0]
+    assert plain["prediction"] == 0
+    for shared in (None, _table_candidates_score_fn(table, [])):
+        result = rank_classify([example], _table_score_fn(table), False,
+                               candidates_score_fn=shared, unconditional_context="Answer:")[0]
+        assert result["scores"] == [-0.5, 4.0] and (result["prediction"], result["correct"]) \
+            == (1, True)
+        assert result["unconditional_log_likelihoods"] == [-0.5, -6.0]
+    with pytest.raises(ValueError, match="not both"):
+        rank_classify([example], _table_score_fn(table), True, unconditional_context="Answer:")
+
+
 def test_length_normalization_changes_the_pick():
     # " long answer" has the higher total log-likelihood per token, but the lower sum.
     example = Formatted(prompt="Q", candidates=(" short", " long answer here"), label=1)

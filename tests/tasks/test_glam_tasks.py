@@ -71,6 +71,13 @@ def test_eval_and_few_shot_splits_are_splits_the_builder_generates():
             assert task.source.tfds_split(split) in names, (task.name, split, names)
 
 
+def test_arc_openbookqa_and_race_use_gpt3s_unconditional_normalization():
+    prior = {t.name: t.unconditional_context for t in GLAM_TASKS if t.unconditional_context}
+    assert prior == dict.fromkeys(
+        ("arc_easy", "arc_challenge", "openbookqa", "race_m", "race_h"), "Answer:")
+    assert not any(t.length_normalize for t in GLAM_TASKS if t.name in prior)
+
+
 def test_eval_splits_are_the_ones_the_papers_report():
     splits = {t.name: (t.source.tfds_split(t.eval_split), t.source.tfds_split(t.few_shot_split))
               for t in GLAM_TASKS}

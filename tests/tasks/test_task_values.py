@@ -64,6 +64,13 @@ def test_good_task_names_are_accepted(name):
     (dict(source="boolq"), "source", "TfdsSource"),
     (dict(formatter=None), "formatter", "function"),
     (dict(length_normalize="yes"), "length_normalize", "True or False"),
+    (dict(unconditional_context="Answer:"), "unconditional_context", "only applies to rank"),
+    (dict(kind="rank", formatter=_yes_no, metrics=("accuracy",), stop_sequences=(),
+          unconditional_context="Answer:"), "unconditional_context",
+     "set length_normalize to False"),
+    (dict(kind="rank", formatter=_yes_no, metrics=("accuracy",), stop_sequences=(),
+          length_normalize=False, unconditional_context=""), "unconditional_context",
+     "non-empty string"),
 ])
 def test_invalid_task_fields_are_named_with_their_rule(overrides, field, rule):
     with pytest.raises(TaskError, match=rf"Task 'toy_qa': Task\.{field}=") as info:
