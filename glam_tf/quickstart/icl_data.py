@@ -13,10 +13,14 @@ Python's salted `hash`):
               fruit."), but the Q/A form is only ever shown for the train
               words: held-out words measure whether knowledge read in one
               form is recalled in another (closed-book QA in miniature).
-  lookup      "Colors: zuka is red, mibo is blue, ... Q: mibo? A:" " blue": the
-              answer is only in the prompt. Names are made of two syllables;
-              held-out names never occur in training, so only reading the
-              prompt (an induction-head-like copy) beats chance.
+  lookup      "Colors: 41 is red, 05 is blue, 77 is pink, 30 is gray. So 05 is"
+              " blue": the answer is only in the prompt, and the query repeats
+              the legend's "05 is" exactly, so copying what followed it (an
+              induction head) answers it. Names are two-digit numbers: the
+              tokenizer always splits digits, so a held-out name has the same
+              kind of pieces as a trained one (made-up words would be single
+              pieces when trained and split into letters when held out).
+              Held-out names never occur in a lookup episode.
 
 Training text (`training_documents`) is a list of documents: episodes of one
 family (2 to 8 solved examples of train instances, separated by a blank
@@ -62,8 +66,8 @@ CATEGORIES = {
 }
 
 LOOKUP_VALUES = ("red", "blue", "green", "yellow", "pink", "black", "white", "gray")
-SYLLABLES = ("ba", "ko", "mi", "zu", "te", "lo", "pa", "ri", "fe", "nu", "da", "vo",
-             "si", "gu", "he", "ja")
+LOOKUP_NAMES = tuple(f"{i:02d}" for i in range(100))
+LOOKUP_DRAWS = 3  # examples (legends) per name: 27 held-out names make 81 eval examples
 
 FAMILIES = ("successor", "category", "lookup")
 # Episodes cycle through this: lookup (learning to read the prompt) gets half.
@@ -92,10 +96,9 @@ def _instances(family: str):
             for word in words:
                 yield word, {"word": word, "category": category}
     elif family == "lookup":
-        for a in SYLLABLES:
-            for b in SYLLABLES:
-                if a != b:
-                    yield a + b, {"name": a + b}
+        for name in LOOKUP_NAMES:
+            for draw in range(LOOKUP_DRAWS):
+                yield name, {"name": name, "draw": draw}
     else:
         raise ValueError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
 
@@ -129,14 +132,14 @@ def make_example(family: str, fields: dict, rng: random.Random) -> dict:
         prompt = f"Q: What kind of thing is {word}?\nA:"
         answer, pool = fields["category"], tuple(CATEGORIES)
     else:
-        others = [n for key, n in ((k, f["name"]) for k, f in _instances("lookup"))
-                  if n != fields["name"] and is_held_out("lookup", key)
-                  == is_held_out("lookup", fields["name"])]
+        held_out = is_held_out("lookup", fields["name"])
+        others = [n for n in LOOKUP_NAMES
+                  if n != fields["name"] and is_held_out("lookup", n) == held_out]
         names = [fields["name"]] + rng.sample(others, LOOKUP_BINDINGS - 1)
         values = rng.sample(LOOKUP_VALUES, LOOKUP_BINDINGS)
         order = rng.sample(range(LOOKUP_BINDINGS), LOOKUP_BINDINGS)
         legend = ", ".join(f"{names[i]} is {values[i]}" for i in order)
-        prompt = f"Colors: {legend}. Q: {fields['name']}? A:"
+        prompt = f"Colors: {legend}. So {fields['name']} is"
         answer, pool = values[0], values  # the distractors are the legend's other colors
     candidates = [answer] + _distractors(rng, answer, pool)
     rng.shuffle(candidates)

@@ -127,32 +127,7 @@ def stage_tokenizer(work: Workdir, say) -> str:
     if os.path.exists(path):
         say(f"reusing {path}")
     prepare_tokenizer(work.model, model_config(), parse_data_spec(work.data_spec), log=say)
-    drop_dummy_prefix(path)
     return path
-
-
-def drop_dummy_prefix(path) -> None:
-    """Turns off SentencePiece's dummy prefix in the model file at `path` (in place).
-
-    With it, a text is tokenized as if it began with a space, so a rank
-    candidate " fruit" scored on its own becomes ["▁", "▁fruit"] while the
-    same words after "A:" are [":", "▁fruit"]: every candidate would start
-    with a piece never seen there in training. Without it, the pieces of
-    prompt + candidate are the prompt's then the candidate's. The pieces
-    themselves are unchanged.
-    """
-    from sentencepiece import sentencepiece_model_pb2
-
-    proto = sentencepiece_model_pb2.ModelProto()
-    with open(path, "rb") as f:
-        proto.ParseFromString(f.read())
-    if not proto.normalizer_spec.add_dummy_prefix:
-        return
-    proto.normalizer_spec.add_dummy_prefix = False
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(proto.SerializeToString())
-    os.replace(tmp, path)
 
 
 def stage_train(work: Workdir, steps: int, minutes: float, say, log) -> dict:

@@ -7,7 +7,7 @@ come from its train instances, the ones the training text shows.
   quickstart/successor       rank, 4 candidates: the next item of a list
   quickstart/category        rank, 4 candidates: a fact's category, asked in the
                              Q/A form never shown for that word in training
-  quickstart/lookup          rank, 4 candidates: the color bound to a name in the prompt
+  quickstart/lookup          rank, 4 candidates: the color bound to a name (a number) in the prompt
   quickstart/successor_gen   generate: the next item, greedy, exact match
 """
 
@@ -50,7 +50,7 @@ def quickstart_tasks() -> tuple:
     return (
         _rank_task("successor", "next item of a letter/number/weekday/month sequence"),
         _rank_task("category", "category of a word, learned from statements, asked as Q/A"),
-        _rank_task("lookup", "color bound to a made-up name in the prompt"),
+        _rank_task("lookup", "color bound to a two-digit name in the prompt"),
         Task(name="quickstart/successor_gen",
              source=CallableSource(functools.partial(_examples, "successor")),
              formatter=_generate_format, kind=GENERATE, metrics=("exact_match", "f1"),
