@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from glam_tf import decoding
 from glam_tf.export import spec
-from glam_tf.tokenizer import EOS_ID, PAD_ID
+from glam_tf.tokenizer import EOS_ID, PAD_ID, detokenize_continuation
 
 
 def left_pad(tokens, length):
@@ -247,7 +247,7 @@ class _SignatureFunctions:
         if text:
             # Text up to (not including) EOS; the padding after it is not text.
             kept = tf.RaggedTensor.from_tensor(out["token_ids"], lengths=out["lengths"])
-            result["completions"] = self.tokenizer.detokenize(kept)
+            result["completions"] = detokenize_continuation(self.tokenizer, kept)
         return result
 
     def _batch_checks(self, batch):

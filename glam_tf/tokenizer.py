@@ -102,6 +102,25 @@ def load_tokenizer(path):
     return tokenizer
 
 
+def detokenize_continuation(tokenizer, tokens):
+    """The text of generated `tokens` (int ragged [B, (n)]) as it reads after its prompt.
+
+    SentencePiece drops the space its dummy prefix puts at the start of a text,
+    so `detokenize` turns a completion `▁September` into "September", where
+    after "June July August ->" it reads " September". The tokens are decoded
+    behind the byte-fallback piece of "A", which is then cut off. A model
+    without byte-fallback pieces falls back to plain `detokenize`.
+    """
+    tokens = tf.cast(tokens, tf.int32)
+    sentinel = tf.cast(tokenizer.string_to_id("<0x41>"), tf.int32)       # decodes to "A"
+    first = tf.fill([tokens.nrows(), 1], sentinel)
+    behind = tokenizer.detokenize(tf.concat([tf.RaggedTensor.from_tensor(first), tokens], 1))
+    plain = tokenizer.detokenize(tokens)
+    rest = tf.strings.length(behind) - 1
+    return tf.where(sentinel == UNK_ID, plain,
+                    tf.strings.substr(behind, tf.ones_like(rest), rest))
+
+
 class _SharedModelResource(tf.saved_model.experimental.TrackableResource):
     """The SentencePiece model as a resource that no kernel owns.
 

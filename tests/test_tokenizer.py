@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 
 from glam_tf.data.sources import embedded_documents
-from glam_tf.tokenizer import EOS_ID, MODEL_FILENAME, PAD_ID, load_tokenizer, train_tokenizer
+from glam_tf.tokenizer import (EOS_ID, MODEL_FILENAME, PAD_ID, detokenize_continuation,
+                               load_tokenizer, train_tokenizer)
 
 ROUND_TRIP = [
     "The quick brown fox jumps over the lazy dog.",
@@ -94,3 +95,18 @@ def test_tokenizer_survives_setting_the_global_seed(tokenizer_path):
     before = tokenizer.tokenize("seeded text").numpy().tolist()
     tf.random.set_seed(7)
     assert tokenizer.tokenize("seeded text").numpy().tolist() == before
+
+
+def test_a_continuation_is_detokenized_as_it_reads_after_its_prompt(tokenizer_path):
+    tokenizer = load_tokenizer(tokenizer_path)
+    prompts, continuations = ["the cat", "Answer:", "x"], [" sat down.", " 42", "yz"]
+    alone = tokenizer.tokenize(tf.constant(prompts)).to_list()
+    joined = tokenizer.tokenize(tf.constant([p + c for p, c in zip(prompts, continuations)]))
+    after = tf.ragged.constant([j[len(a):] for a, j in zip(alone, joined.to_list())],
+                               dtype=tf.int32)
+    texts = [t.decode() for t in detokenize_continuation(tokenizer, after).numpy()]
+    assert texts == continuations
+    # Decoded alone, SentencePiece drops the leading space the dummy prefix stands for.
+    assert tokenizer.detokenize(after).numpy()[0].decode() == "sat down."
+    empty = tf.ragged.constant([[]], dtype=tf.int32)
+    assert detokenize_continuation(tokenizer, empty).numpy().tolist() == [b""]

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from glam_tf.export.spec import BEAM_SIZE
-from glam_tf.tokenizer import EOS_ID, MODEL_FILENAME, PAD_ID
+from glam_tf.tokenizer import EOS_ID, MODEL_FILENAME, PAD_ID, detokenize_continuation
 
 
 def _batches(n, batch_size):
@@ -170,7 +170,7 @@ class ModelDirBackend(Backend):
         else:
             out = decoding.generate(self.model, ids, mask, max_new_tokens, eos_id=EOS_ID)
         kept = tf.RaggedTensor.from_tensor(out["token_ids"], lengths=out["lengths"])
-        return self.tokenizer.detokenize(kept).numpy().tolist()
+        return detokenize_continuation(self.tokenizer, kept).numpy().tolist()
 
 
 class SavedModelBackend(Backend):

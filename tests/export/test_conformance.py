@@ -17,6 +17,7 @@ from serving_helpers import (MAX_NEW_TOKENS, NAME, PROMPTS, assert_same_outputs,
 from tensorflow_serving.apis import prediction_log_pb2
 
 from glam_tf import decoding
+from glam_tf.tokenizer import detokenize_continuation
 from glam_tf.export import spec
 
 ROOT = Path(__file__).parents[2]
@@ -141,8 +142,8 @@ def test_every_signature_in_the_fresh_process_matches_the_in_process_model(
     np.testing.assert_array_equal(got["lengths"], greedy["lengths"])
     np.testing.assert_allclose(got["scores"], greedy["scores"], rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(got["prompt_tokens_dropped"], dropped)
-    texts = [tokenizer.detokenize(tf.constant([row[:n]], tf.int32)).numpy()[0].decode()
-             for row, n in zip(greedy["token_ids"].numpy().tolist(), greedy["lengths"].numpy())]
+    kept = tf.RaggedTensor.from_tensor(greedy["token_ids"], lengths=greedy["lengths"])
+    texts = [t.decode() for t in detokenize_continuation(tokenizer, kept).numpy()]
     assert got["completions"] == texts
 
     # generate_ids, sampled under a seed: the same draws.

@@ -70,16 +70,29 @@ def test_an_empty_prompt_is_the_token_after_an_eos(loaded, reference):
     assert float(scored["log_likelihood"][0]) < 0
 
 
-def test_completions_are_the_text_of_the_tokens_before_eos(loaded, reference):
+def test_completions_are_the_text_of_the_tokens_before_eos_as_it_reads_after_the_prompt(
+        loaded, reference, model_dir):
+    import sentencepiece as spm
+
     _, tokenizer = reference
+    processor = spm.SentencePieceProcessor(model_file=str(model_dir / "tokenizer.model"))
     out = loaded.serving_default(tf.constant(PROMPTS), tf.constant(MAX_NEW_TOKENS),
                                  tf.constant(1.0), tf.constant(0), tf.constant(1.0),
                                  tf.constant(3))
-    for ids, length, text in zip(out["token_ids"].numpy(), out["lengths"].numpy(),
-                                 out["completions"].numpy()):
-        assert text == tokenizer.detokenize(tf.constant([ids[:length]])).numpy()[0]
-        if length < len(ids) and ids[length] == 1:  # EOS, then only padding
-            assert all(ids[length + 1:] == 0)
+    ids, mask, _ = prompt_rows(tokenizer, PROMPTS, MAX_SEQ_LEN - MAX_NEW_TOKENS)
+    for prompt, row, real, tokens, length, text in zip(
+            PROMPTS, ids.tolist(), mask.tolist(), out["token_ids"].numpy().tolist(),
+            out["lengths"].numpy(), out["completions"].numpy()):
+        text, new = text.decode(), tokens[:length]
+        # By the SentencePiece library: the joined text's part after the prompt (a
+        # completion's leading space, which decoding it alone would drop, is kept).
+        prompt_ids = [t for t, m in zip(row, real) if m][1:]   # without the EOS
+        before, joined = processor.decode(prompt_ids), processor.decode(prompt_ids + new)
+        if prompt:
+            assert joined.startswith(before) and text == joined[len(before):]
+        assert text.lstrip(" ") == processor.decode(new).lstrip(" ")
+        if length < len(tokens) and tokens[length] == 1:  # EOS, then only padding
+            assert not any(tokens[length + 1:])
 
 
 def _error(call):
