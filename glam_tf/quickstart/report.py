@@ -23,10 +23,26 @@ def read_metrics(path) -> tuple:
     return (sorted(train, key=lambda r: r["step"]), sorted(validation, key=lambda r: r["step"]))
 
 
+def moving_average(values, window):
+    """Mean of each value and the up to window - 1 values before it (same length)."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+# Logged steps averaged in the plot: a record is one batch, too noisy to read alone.
+SMOOTHING = 10
+
+
 def plot_training(metrics_path, png_path) -> str:
     """Writes png_path: cross-entropy (train and validation) over steps, then one
     panel per MoE layer with each expert's share of the routed tokens over steps.
-    Returns png_path."""
+    Training curves are moving averages over SMOOTHING logged steps (the raw
+    train loss is drawn faintly behind). Returns png_path."""
     import matplotlib
     matplotlib.use("Agg")  # no display needed; set before pyplot is imported
     from matplotlib import pyplot as plt
@@ -37,12 +53,14 @@ def plot_training(metrics_path, png_path) -> str:
     layers = len(train[-1].get("expert_load", []))
     figure, axes = plt.subplots(1 + layers, 1, figsize=(8, 3 + 2.2 * layers), squeeze=False)
     loss_axis = axes[0][0]
-    loss_axis.plot([r["step"] for r in train], [r["cross_entropy"] for r in train],
-                   label="train", linewidth=1)
+    train_steps, train_loss = [r["step"] for r in train], [r["cross_entropy"] for r in train]
+    loss_axis.plot(train_steps, train_loss, color="tab:blue", alpha=0.25, linewidth=0.8)
+    loss_axis.plot(train_steps, moving_average(train_loss, SMOOTHING), color="tab:blue",
+                   label=f"train (mean of {SMOOTHING} logged steps)", linewidth=1.5)
     if validation:
         loss_axis.plot([r["step"] for r in validation],
                        [r["validation_cross_entropy"] for r in validation],
-                       label="validation", marker="o", markersize=3)
+                       label="validation", color="tab:orange", marker="o", markersize=3)
     loss_axis.set_ylabel("cross-entropy (nats)")
     loss_axis.set_title("Loss")
     loss_axis.legend()
@@ -52,11 +70,13 @@ def plot_training(metrics_path, png_path) -> str:
         axis = axes[layer + 1][0]
         experts = len(with_load[-1]["expert_load"][layer])
         for expert in range(experts):
-            axis.plot(steps, [r["expert_load"][layer][expert] for r in with_load],
-                      label=f"expert {expert}", linewidth=1)
+            load = [r["expert_load"][layer][expert] for r in with_load]
+            axis.plot(steps, moving_average(load, SMOOTHING), label=f"expert {expert}",
+                      linewidth=1)
         axis.axhline(1 / experts, color="black", linestyle=":", linewidth=1)
         axis.set_ylabel("share of tokens")
-        axis.set_title(f"MoE layer {layer}: per-expert load (dotted: uniform 1/{experts})")
+        axis.set_title(f"MoE layer {layer}: per-expert load, mean of {SMOOTHING} logged steps "
+                       f"(dotted: uniform 1/{experts})")
         axis.legend(ncol=min(experts, 8), fontsize="x-small", loc="upper right")
     axes[-1][0].set_xlabel("step")
     figure.tight_layout()

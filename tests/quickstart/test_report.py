@@ -27,6 +27,16 @@ def _png_size(path):
     return struct.unpack(">II", data[16:24])
 
 
+def test_moving_average_is_the_mean_of_the_last_window_values():
+    from glam_tf.quickstart.report import moving_average
+
+    values = [4.0, 2.0, 6.0, 0.0, 8.0]
+    expected = [sum(values[max(0, i - 2):i + 1]) / len(values[max(0, i - 2):i + 1])
+                for i in range(len(values))]
+    assert moving_average(values, 3) == expected == [4.0, 3.0, 4.0, 8 / 3, 14 / 3]
+    assert moving_average(values, 1) == values and moving_average([], 5) == []
+
+
 def test_read_metrics_separates_training_and_validation_records(tmp_path):
     train, validation = report.read_metrics(_metrics(tmp_path / "metrics.jsonl"))
     assert [r["step"] for r in train] == list(range(1, 21))
