@@ -5,6 +5,7 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -214,14 +215,20 @@ def test_a_workdir_below_a_file_is_a_clear_error_naming_the_path(tmp_path, capsy
     assert str(target) in error and "not writable" in error
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
 def test_a_read_only_workdir_is_a_clear_error(tmp_path, capsys):
-    target = tmp_path / "ro"
-    target.mkdir()
-    target.chmod(0o555)
+    if os.geteuid() != 0:
+        target = tmp_path / "ro"
+        target.mkdir()
+        target.chmod(0o555)
+    else:  # root writes through permission bits; sysfs takes no new file from anyone
+        target = Path("/sys/kernel")
+        if not target.is_dir():
+            pytest.skip("running as root on a machine without /sys/kernel")
+    before = sorted(target.iterdir())
     try:
         assert main(["quickstart", "--workdir", str(target)]) == 2
     finally:
-        target.chmod(0o755)
+        if os.geteuid() != 0:
+            target.chmod(0o755)
     assert f"--workdir {target} is not writable" in capsys.readouterr().err
-    assert list(target.iterdir()) == []
+    assert sorted(target.iterdir()) == before
