@@ -197,8 +197,8 @@ def stage_export(work: Workdir, step: int, say) -> dict:
         path = export_model(work.model, work.export_base, EXPORT_NAME,
                             max_new_tokens=32)
         work.record("export", step=step, path=path)
-    samples = [(p, c) for p, c in zip(sample_prompts(), complete(path, sample_prompts()))]
-    return {"path": path, "samples": samples}
+    prompts = sample_prompts()
+    return {"path": path, "samples": list(zip(prompts, complete(path, prompts)))}
 
 
 def complete(export_path, prompts, max_new_tokens=16) -> list:
