@@ -100,7 +100,24 @@ def parse_rest_response(body, signature_name) -> dict:
     return result
 
 
-class GrpcClient:
+class _Client:
+    """The signatures by name; subclasses send `predict(signature_name, **inputs)`."""
+
+    def predict(self, signature_name, /, **inputs) -> dict:
+        raise NotImplementedError
+
+    def generate(self, prompts, max_new_tokens, **sampling) -> dict:
+        return self.predict("serving_default", prompts=prompts, max_new_tokens=max_new_tokens,
+                            **sampling)
+
+    def score(self, prompts, continuations) -> dict:
+        return self.predict("score", prompts=prompts, continuations=continuations)
+
+    def score_candidates(self, prompts, candidates) -> dict:
+        return self.predict("score_candidates", prompts=prompts, candidates=candidates)
+
+
+class GrpcClient(_Client):
     """Calls a served model over gRPC: `GrpcClient("localhost:8500", "glam").generate(["Hi"], 32)`.
 
     Errors from the server (a failed bound check, say) raise ServingError.
@@ -125,21 +142,11 @@ class GrpcClient:
             raise ServingError(f"{error.code().name}: {error.details()}") from error
         return parse_predict_response(response)
 
-    def generate(self, prompts, max_new_tokens, **sampling) -> dict:
-        return self.predict("serving_default", prompts=prompts, max_new_tokens=max_new_tokens,
-                            **sampling)
-
-    def score(self, prompts, continuations) -> dict:
-        return self.predict("score", prompts=prompts, continuations=continuations)
-
-    def score_candidates(self, prompts, candidates) -> dict:
-        return self.predict("score_candidates", prompts=prompts, candidates=candidates)
-
     def close(self):
         self._channel.close()
 
 
-class RestClient:
+class RestClient(_Client):
     """Calls a served model over REST: `RestClient("http://localhost:8501", "glam").score(...)`."""
 
     def __init__(self, base_url, model_name, timeout=300.0):
@@ -155,16 +162,6 @@ class RestClient:
                 return parse_rest_response(answer.read(), signature_name)
         except urllib.error.HTTPError as error:
             return parse_rest_response(error.read(), signature_name)
-
-    def generate(self, prompts, max_new_tokens, **sampling) -> dict:
-        return self.predict("serving_default", prompts=prompts, max_new_tokens=max_new_tokens,
-                            **sampling)
-
-    def score(self, prompts, continuations) -> dict:
-        return self.predict("score", prompts=prompts, continuations=continuations)
-
-    def score_candidates(self, prompts, candidates) -> dict:
-        return self.predict("score_candidates", prompts=prompts, candidates=candidates)
 
 
 def _signature(name):

@@ -43,17 +43,17 @@ def left_pad(tokens, length):
     return ids, tf.cast(is_token | is_eos, tf.int32), n - kept
 
 
-def continuation_tokens(tokenizer, prompts, continuations):
+def continuation_tokens(tokenizer, prompts, prompt_lengths, continuations):
     """Ragged tokens of each continuation as read after its prompt.
 
-    The tokens of prompt + continuation after as many as the prompt alone has
-    (`glam_tf.evaluation.ranking.continuation_tokens`: tokenized alone, a
-    continuation would get SentencePiece's dummy-prefix space in front).
+    The tokens of prompt + continuation after the prompt's own `prompt_lengths`
+    (int [B], the tokens of each prompt alone); see
+    `glam_tf.evaluation.ranking.continuation_tokens`: tokenized alone, a
+    continuation would get SentencePiece's dummy-prefix space in front.
     """
     joined = tokenizer.tokenize(tf.strings.join([prompts, continuations]))
-    skip = tokenizer.tokenize(prompts).row_lengths()
     joined_lengths = joined.row_lengths()
-    skip = tf.minimum(skip, joined_lengths)
+    skip = tf.minimum(tf.cast(prompt_lengths, joined_lengths.dtype), joined_lengths)
     starts = joined.row_starts() + skip
     return tf.RaggedTensor.from_row_lengths(
         tf.gather(joined.values, tf.ragged.range(starts, joined.row_splits[1:]).flat_values),
@@ -154,16 +154,9 @@ class _SignatureFunctions:
                 tf.shape(continuations)[0], tf.shape(prompts)[0],
                 message="prompts and continuations must have the same length"))
             with tf.control_dependencies(checks):
-                continuation = continuation_tokens(self.tokenizer, prompts, continuations)
-            continuation_ids = continuation.to_tensor(default_value=PAD_ID)
-            continuation_mask = tf.sequence_mask(continuation.row_lengths(),
-                                                 tf.shape(continuation_ids)[1], tf.int32)
-            room = self._continuation_check(tf.shape(continuation_ids)[1])
-            with tf.control_dependencies([room]):
-                ids, mask, dropped = left_pad(self.tokenizer.tokenize(prompts),
-                                              self.max_seq_len - tf.shape(continuation_ids)[1])
-            out = decoding.score(self.model, ids, mask, tf.cast(continuation_ids, tf.int32),
-                                 continuation_mask)
+                ids, mask, dropped, continuation_ids, continuation_mask = self._score_rows(
+                    prompts, continuations, 1)
+            out = decoding.score(self.model, ids, mask, continuation_ids, continuation_mask)
             return {**out, "prompt_tokens_dropped": dropped}
         return tf.function(score, input_signature=_input_signature("score"))
 
@@ -180,15 +173,9 @@ class _SignatureFunctions:
                     message=f"too many candidates in one request: prompts x candidates per "
                             f"prompt must be at most max_batch={self.max_batch}")]
             with tf.control_dependencies(checks):
-                tokens = continuation_tokens(self.tokenizer, tf.repeat(prompts, n),
-                                             tf.reshape(candidates, [-1]))       # [B*N, (c)]
-            flat_ids = tf.cast(tokens.to_tensor(default_value=PAD_ID), tf.int32)
+                ids, mask, dropped, flat_ids, flat_mask = self._score_rows(
+                    prompts, tf.reshape(candidates, [-1]), n)                 # [B*N, C]
             length = tf.shape(flat_ids)[1]
-            flat_mask = tf.sequence_mask(tokens.row_lengths(), length, tf.int32)
-            room = self._continuation_check(length)
-            with tf.control_dependencies([room]):
-                ids, mask, dropped = left_pad(self.tokenizer.tokenize(prompts),
-                                              self.max_seq_len - length)
             out = decoding.score_candidates(self.model, ids, mask,
                                             tf.reshape(flat_ids, [batch, n, length]),
                                             tf.reshape(flat_mask, [batch, n, length]))
@@ -228,6 +215,24 @@ class _SignatureFunctions:
         return tf.function(score_ids, input_signature=_input_signature("score_ids"))
 
     # -- pieces --------------------------------------------------------------
+    def _score_rows(self, prompts, continuations, per_prompt):
+        """Prompt rows with room for the longest continuation, and the continuation rows.
+
+        `continuations` [B * per_prompt] holds each prompt's `per_prompt` in a
+        row. Returns (ids, mask, dropped) of `left_pad` and int32
+        (continuation_ids, continuation_mask) [B * per_prompt, C], right-padded.
+        """
+        prompt_tokens = self.tokenizer.tokenize(prompts)
+        tokens = continuation_tokens(self.tokenizer, tf.repeat(prompts, per_prompt),
+                                     tf.repeat(prompt_tokens.row_lengths(), per_prompt),
+                                     continuations)
+        continuation_ids = tf.cast(tokens.to_tensor(default_value=PAD_ID), tf.int32)
+        length = tf.shape(continuation_ids)[1]
+        continuation_mask = tf.sequence_mask(tokens.row_lengths(), length, tf.int32)
+        with tf.control_dependencies([self._continuation_check(length)]):
+            ids, mask, dropped = left_pad(prompt_tokens, self.max_seq_len - length)
+        return ids, mask, dropped, continuation_ids, continuation_mask
+
     def _defaults(self):
         """The optional inputs' defaults, as tensors (TF writes them into the SignatureDef)."""
         values = {t.name: t.default for t in spec.SIGNATURES["serving_default"].inputs

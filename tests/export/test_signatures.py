@@ -26,7 +26,9 @@ def test_continuation_tokens_are_the_joined_texts_tokens_after_the_prompts(refer
     _, tokenizer = reference
     prompts = ["Q: 2+2?\nA:", "", "The cat", "x"]
     continuations = [" 4", " hello there", "", " sat on the mat."]
-    got = continuation_tokens(tokenizer, tf.constant(prompts), tf.constant(continuations))
+    lengths = tokenizer.tokenize(tf.constant(prompts)).row_lengths()
+    got = continuation_tokens(tokenizer, tf.constant(prompts), lengths,
+                              tf.constant(continuations))
     alone = tokenizer.tokenize(tf.constant(prompts)).to_list()
     joined = tokenizer.tokenize(tf.constant([p + c for p, c in zip(prompts, continuations)]))
     expected = [j[len(a):] for a, j in zip(alone, joined.to_list())]
