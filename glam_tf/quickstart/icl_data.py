@@ -31,6 +31,7 @@ few-shot pool from train instances.
 
 from __future__ import annotations
 
+import functools
 import random
 import zlib
 from typing import Iterator
@@ -116,6 +117,12 @@ def _distractors(rng, answer, pool):
     return rng.sample(others, NUM_CANDIDATES - 1)
 
 
+@functools.lru_cache(maxsize=None)
+def _lookup_names(held_out: bool) -> tuple:
+    """The lookup names of one split, in LOOKUP_NAMES order."""
+    return tuple(n for n in LOOKUP_NAMES if is_held_out("lookup", n) == held_out)
+
+
 def make_example(family: str, fields: dict, rng: random.Random) -> dict:
     """One example: {"family", "prompt", "answer", "candidates", "label"}.
 
@@ -132,9 +139,8 @@ def make_example(family: str, fields: dict, rng: random.Random) -> dict:
         prompt = f"Q: What kind of thing is {word}?\nA:"
         answer, pool = fields["category"], tuple(CATEGORIES)
     else:
-        held_out = is_held_out("lookup", fields["name"])
-        others = [n for n in LOOKUP_NAMES
-                  if n != fields["name"] and is_held_out("lookup", n) == held_out]
+        others = [n for n in _lookup_names(is_held_out("lookup", fields["name"]))
+                  if n != fields["name"]]
         names = [fields["name"]] + rng.sample(others, LOOKUP_BINDINGS - 1)
         values = rng.sample(LOOKUP_VALUES, LOOKUP_BINDINGS)
         order = rng.sample(range(LOOKUP_BINDINGS), LOOKUP_BINDINGS)
