@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from glam_tf import quiet
 from glam_tf.params import count_parameters, format_count
 from glam_tf.presets import PAPER_NAMES, PRESETS
 
@@ -351,11 +352,26 @@ def build_parser() -> argparse.ArgumentParser:
     q_score.add_argument("--input", required=True, help="glob of .txt/.jsonl files")
     q_score.add_argument("--output", required=True, help="JSONL of scores")
     q_score.set_defaults(run=_quality_score)
+    _add_verbose_flag(parser)
     return parser
+
+
+def _add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    """Gives every leaf command `--verbose` (on a parent, a leaf's default would win)."""
+    children = [action.choices for action in parser._actions
+                if isinstance(action, argparse._SubParsersAction)]
+    if not children:
+        parser.add_argument("--verbose", action="store_true",
+                            help="show TensorFlow's and SentencePiece's start-up logs "
+                                 f"(or set {quiet.VERBOSE_ENV}=1)")
+    for choices in children:
+        for child in choices.values():
+            _add_verbose_flag(child)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    quiet.quiet_startup(args.verbose)  # before anything imports TensorFlow
     # glam_tf's own INFO lines (e.g. what a quality filter kept) reach the user.
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -42,6 +42,18 @@ def prepare_tokenizer(model_dir, config: GlamConfig, source, tokenizer_path=None
     return tokenizer
 
 
+def _report_accelerators(log) -> None:
+    """Says which accelerators train, since TensorFlow's own device lines are quieted."""
+    import collections
+
+    import tensorflow as tf
+
+    kinds = collections.Counter(d.device_type for d in tf.config.list_logical_devices()
+                                if d.device_type != "CPU")
+    if kinds:
+        log("Devices: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
+
+
 def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenizer_path=None,
               log=print, sharding=None, time_limit=None) -> dict:
     """Trains in model_dir (resuming there); returns the last logged record.
@@ -54,6 +66,7 @@ def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenize
     from glam_tf.training.trainer import Trainer, check_model_dir
 
     check_model_dir(model_dir, config, train_config)
+    _report_accelerators(log)
     source = parse_data_spec(train_config.data)
     tokenizer = prepare_tokenizer(model_dir, config, source, tokenizer_path, log)
 

@@ -34,7 +34,9 @@ def _shape_text(shape):
 @pytest.mark.slow
 def test_saved_model_cli_lists_every_signature_as_predict_with_the_documented_tensors(
         export_dir):
-    result = subprocess.run(["saved_model_cli", "show", "--all", "--dir", str(export_dir)],
+    # The saved_model_cli installed beside this Python (the venv the suite runs in).
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run([cli, "show", "--all", "--dir", str(export_dir)],
                             capture_output=True, text=True, timeout=300,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr
