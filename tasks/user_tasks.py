@@ -224,11 +224,8 @@ def load_task_file(path: str, *, validate: bool = True) -> Task:
 
 def _parse(text: str, path: str, is_yaml: bool):
     if is_yaml:
-        try:
-            import yaml
-        except ImportError:
-            raise TaskDataError("YAML task files need PyYAML (pip install pyyaml); "
-                                "JSON works without it", location=path) from None
+        import yaml
+
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as e:

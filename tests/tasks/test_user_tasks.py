@@ -71,7 +71,6 @@ def test_candidates_may_come_from_a_field_holding_a_list(tmp_path):
 
 
 def test_a_yaml_task_file_loads(tmp_path):
-    pytest.importorskip("yaml")
     _write_jsonl(tmp_path / "data.jsonl", QA_ROWS)
     (tmp_path / "task.yaml").write_text(textwrap.dedent("""\
         name: yaml_qa
