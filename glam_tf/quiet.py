@@ -35,6 +35,8 @@ _NOISE = tuple(re.compile(pattern) for pattern in (
     _ABSL + rb"cudart_stub\.cc:\d+\] Could not find cuda drivers",
     _ABSL + rb"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
     rb"^To enable the following instructions: .*rebuild TensorFlow",
+    # Logged as an error, but only says an int64 op runs on Eigen instead of oneDNN.
+    _ABSL + rb"util\.cc:\d+\] oneDNN supports DT_INT64 only on platforms with AVX-512",
     rb"^\S+\.cc\(\d+\) LOG\(INFO\) ",  # SentencePiece's INFO lines
 ))
 # Reported only when no CUDA driver exists at all; with a driver it is a real error.

@@ -21,6 +21,8 @@ STARTUP_NOISE = [
     b"E0000 00:00:1796166642.455859    2404 cuda_platform.cc:52] failed call to cuInit: "
     b"INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)",
     b"normalizer.cc(51) LOG(INFO) precompiled_charsmap is empty. use identity normalization.",
+    b"E0000 00:00:1796167681.028105   11838 util.cc:131] oneDNN supports DT_INT64 only on "
+    b"platforms with AVX-512. Falling back to the default Eigen-based implementation.",
 ]
 CUINIT = STARTUP_NOISE[5]
 
