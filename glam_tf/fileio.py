@@ -110,8 +110,14 @@ def makedirs(path) -> None:
 
 def listdir(path) -> list:
     """Entry names of a directory (GCS's trailing `/` on subdirectories dropped)."""
+    path = os.fspath(path)
     with _os_errors(path):
-        return [name.rstrip("/") for name in _gfile().listdir(os.fspath(path))]
+        names = [name.rstrip("/") for name in _gfile().listdir(path)]
+    if path.startswith("ram://"):
+        # TF's ram:// lists by name prefix: "assets" also "holds" ".extra" when
+        # "assets.extra/" exists. Such ghosts do not exist as paths of their own.
+        names = [name for name in names if exists(_join(path, name))]
+    return names
 
 
 def remove(path) -> None:
@@ -120,8 +126,21 @@ def remove(path) -> None:
 
 
 def rmtree(path) -> None:
+    """Deletes a directory and everything below it.
+
+    Entry by entry, in reverse name order: TF's ram:// deletes a directory by
+    name prefix, so "assets" must go after "assets.extra" (GCS deletes object
+    by object either way).
+    """
+    path = os.fspath(path)
+    for name in sorted(listdir(path), reverse=True):
+        child = _join(path, name)
+        if isdir(child):
+            rmtree(child)
+        else:
+            remove(child)
     with _os_errors(path):
-        _gfile().rmtree(os.fspath(path))
+        _gfile().rmtree(path)  # the directory itself, now empty
 
 
 def rename(source, target, overwrite: bool = False) -> None:
@@ -166,20 +185,32 @@ def write_atomic(path, data) -> None:
 
 
 def write_new(path, data) -> None:
-    """Like write_atomic, but an existing file is FileExistsError and stays untouched.
+    """Like write_atomic, but an existing file is FileExistsError and stays untouched."""
+    with writing_new(path, binary=not isinstance(data, str)) as f:
+        f.write(data)
 
-    The temporary name is unique, so two writers of the same new file never
-    mix their bytes: one rename wins, the other fails.
+
+@contextlib.contextmanager
+def writing_new(path, binary: bool = False):
+    """A file object whose contents appear at `path` when the block ends without error.
+
+    An existing `path` is FileExistsError, before and after the block; an
+    error in the block leaves nothing behind. The temporary name is unique,
+    so two writers of one new file never mix their bytes. (The final check and
+    the rename are two steps, on every filesystem: two writers finishing at
+    the same instant can both succeed, the later one's whole file winning.)
     """
     path = os.fspath(path)
     if exists(path):
         raise FileExistsError(errno.EEXIST, "File exists", path)
     tmp = _temp_name(path, unique=True)
-    _write(tmp, data)
     try:
+        with _os_errors(tmp), _gfile().GFile(tmp, "wb" if binary else "w") as f:
+            yield f
         rename(tmp, path, overwrite=False)
-    except OSError:
-        remove(tmp)
+    except BaseException:
+        if exists(tmp):
+            remove(tmp)
         raise
 
 
@@ -278,10 +309,7 @@ def _descendants(base, directories_only):
 def files_below(directory) -> list:
     """Paths, relative to `directory` and `/`-separated, of every file below it, sorted."""
     found = []
-    with _os_errors(directory):
-        for parent, _, names in _gfile().walk(os.fspath(directory)):
-            relative = os.path.relpath(parent, directory) if not is_remote(parent) else \
-                parent[len(os.fspath(directory)):].strip("/")
-            found += [posixpath.join(relative, n) if relative not in ("", ".") else n
-                      for n in names]
+    for name in listdir(directory):
+        path = _join(os.fspath(directory), name)
+        found += [f"{name}/{below}" for below in files_below(path)] if isdir(path) else [name]
     return sorted(found)
