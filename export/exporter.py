@@ -4,9 +4,12 @@
                       assets.extra/tf_serving_warmup_requests
     BASE/models.config   (a ModelServerConfig listing NAME; other entries kept)
 
-A version directory appears whole or not at all: everything is written into a
-temporary directory inside BASE/NAME (TF Serving ignores names that are not
-integers) and renamed into place. An existing version is never overwritten.
+Everything is written into a temporary directory inside BASE/NAME (TF
+Serving ignores names that are not integers) and then moved into place. On a
+local disk the move is one rename, so a version appears whole or not at all.
+On gs:// (and other filesystems where a rename is a copy per file) the files
+are copied one by one with saved_model.pb last: a version directory without
+saved_model.pb is still being written. An existing version is never overwritten.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
+import uuid
 
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from glam_tf import fileio
 from glam_tf.config import GlamConfig
 from glam_tf.export import client, spec
 from glam_tf.export.signatures import ServingModule
@@ -80,18 +83,16 @@ def read_model_dir(model_dir):
     from glam_tf.training.run_config import TrainConfig
 
     model_dir = os.fspath(model_dir)
-    if not os.path.isdir(model_dir):
+    if not fileio.isdir(model_dir):
         raise FileNotFoundError(f"{model_dir}: no such model directory")
     paths = {name: os.path.join(model_dir, name)
              for name in ("config.json", "train.json", MODEL_FILENAME)}
     for name, path in paths.items():
-        if not os.path.isfile(path):
+        if not fileio.isfile(path):
             raise FileNotFoundError(f"{path} is missing: is {model_dir} a model directory "
                                     "made by glam train?")
-    with open(paths["config.json"]) as f:
-        config = GlamConfig.from_json(f.read())
-    with open(paths["train.json"]) as f:
-        train_config = TrainConfig(**json.load(f))
+    config = GlamConfig.from_json(fileio.read_text(paths["config.json"]))
+    train_config = TrainConfig(**json.loads(fileio.read_text(paths["train.json"])))
     checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     if checkpoint is None:
         raise FileNotFoundError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')}: "
@@ -129,7 +130,7 @@ def build_module(config, tokenizer_path, checkpoint, max_batch, max_new_tokens):
 def write_saved_model(module, directory, name):
     """The SavedModel with every signature, plus the warmup requests, into `directory`."""
     tf.saved_model.save(module, directory, signatures=module.signature_functions())
-    os.makedirs(os.path.join(directory, "assets.extra"), exist_ok=True)
+    fileio.makedirs(os.path.join(directory, "assets.extra"))
     with tf.io.TFRecordWriter(os.path.join(directory, WARMUP_FILE)) as writer:
         for request in warmup_requests(module, name):
             log = prediction_log_pb2.PredictionLog(
@@ -169,19 +170,36 @@ def publish_version(export_base, name, write, version=None):
     model_base = os.path.join(os.fspath(export_base), name)
     version = resolve_version(model_base, version)
     final = os.path.join(model_base, str(version))
-    os.makedirs(model_base, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_base)
+    fileio.makedirs(model_base)
+    tmp = os.path.join(model_base, f".tmp-{version}-{uuid.uuid4().hex[:12]}")
+    fileio.makedirs(tmp)
     try:
-        os.chmod(tmp, 0o755)
         write(tmp)
+        if fileio.exists(final):  # another export took this version meanwhile
+            raise FileExistsError(f"{final} appeared during the export")
+        _move_version(tmp, final)
+    finally:
+        if fileio.exists(tmp):
+            fileio.rmtree(tmp)
+    return final
+
+
+def _move_version(tmp, final):
+    """tmp -> final: one rename on a local disk; else file by file, saved_model.pb last."""
+    if not fileio.is_remote(final):
         try:
-            os.rename(tmp, final)
+            fileio.rename(tmp, final)
         except OSError as error:  # another export took this version meanwhile
             raise FileExistsError(f"{final} appeared during the export: {error}") from error
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+        return
+    # A remote rename of a directory is a copy per object in listing order,
+    # which would publish saved_model.pb before variables/: TF Serving could
+    # load a half-copied version.
+    names = fileio.files_below(tmp)
+    names.sort(key=lambda name: name == "saved_model.pb")
+    for name in names:
+        fileio.makedirs(os.path.dirname(os.path.join(final, name)))
+        fileio.copy(os.path.join(tmp, name), os.path.join(final, name))
 
 
 def resolve_version(model_base, version=None):
@@ -191,7 +209,7 @@ def resolve_version(model_base, version=None):
     elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"--version {version!r}: must be an integer >= 1")
     final = os.path.join(model_base, str(version))
-    if os.path.exists(final):
+    if fileio.exists(final):
         raise FileExistsError(f"{final} exists already: versions are never overwritten "
                               "(leave out --version to take the next one)")
     return version
@@ -199,10 +217,10 @@ def resolve_version(model_base, version=None):
 
 def existing_versions(model_base):
     """The integer-named version directories in model_base (what TF Serving would load)."""
-    if not os.path.isdir(model_base):
+    if not fileio.isdir(model_base):
         return []
-    return [int(entry) for entry in os.listdir(model_base)
-            if entry.isdigit() and os.path.isdir(os.path.join(model_base, entry))]
+    return [int(entry) for entry in fileio.listdir(model_base)
+            if entry.isdigit() and fileio.isdir(os.path.join(model_base, entry))]
 
 
 def update_models_config(export_base, name, base_path):
@@ -215,10 +233,7 @@ def update_models_config(export_base, name, base_path):
         entry = entries.add(name=name)
     entry.base_path = base_path
     entry.model_platform = "tensorflow"
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text_format.MessageToString(config))
-    os.replace(tmp, path)
+    fileio.write_atomic(path, text_format.MessageToString(config))
     return path
 
 
@@ -226,13 +241,12 @@ def read_models_config(export_base):
     """export_base/models.config as a ModelServerConfig (empty if there is none)."""
     path = os.path.join(os.fspath(export_base), MODELS_CONFIG)
     config = model_server_config_pb2.ModelServerConfig()
-    if os.path.exists(path):
-        with open(path) as f:
-            try:
-                text_format.Parse(f.read(), config)
-            except text_format.ParseError as error:
-                raise ValueError(f"{path} is not a ModelServerConfig text proto: {error}") \
-                    from error
+    if fileio.exists(path):
+        try:
+            text_format.Parse(fileio.read_text(path), config)
+        except text_format.ParseError as error:
+            raise ValueError(f"{path} is not a ModelServerConfig text proto: {error}") \
+                from error
         if config.WhichOneof("config") == "custom_model_config":
             raise ValueError(f"{path} holds a custom_model_config; list the model there by hand")
     return config

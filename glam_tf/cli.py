@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from glam_tf import quiet
+from glam_tf import fileio, quiet
 from glam_tf.params import count_parameters, format_count
 from glam_tf.presets import PAPER_NAMES, PRESETS
 
@@ -155,9 +155,7 @@ def _eval(args) -> int:
 
     shots = _parse_shots(args.shots)
     if args.output:
-        parent = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-            raise ValueError(f"--output {args.output}: cannot write into {parent}")
+        _check_output(args.output)
     _load_user_tasks(args)
     tasks = select(args.tasks)
     chosen = [name for name, value in (("--model_dir", args.model_dir),
@@ -174,7 +172,7 @@ def _eval(args) -> int:
     else:
         if not args.model_name:
             raise ValueError("--serving_url needs --model_name")
-        if args.tokenizer and not os.path.isfile(args.tokenizer):
+        if args.tokenizer and not fileio.isfile(args.tokenizer):
             raise ValueError(f"--tokenizer {args.tokenizer}: no such file")
         backend = backends.RestBackend(args.serving_url, args.model_name,
                                        batch_size=args.batch_size, max_length=args.max_length,
@@ -186,13 +184,24 @@ def _eval(args) -> int:
         kept = results if args.predictions else [
             {k: v for k, v in r.items() if k != "predictions"} for r in results]
         # Written whole or not at all: a failure leaves an earlier file untouched.
-        tmp = args.output + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"shots": shots, "seed": args.seed, "tasks": [t.name for t in tasks],
-                       "results": kept}, f, indent=2)
-        os.replace(tmp, args.output)
+        fileio.write_atomic(args.output, json.dumps(
+            {"shots": shots, "seed": args.seed, "tasks": [t.name for t in tasks],
+             "results": kept}, indent=2))
         print(f"\nwrote {args.output}")
     return 0
+
+
+def _check_output(output):
+    """Refuses an --output nobody can write before anything is evaluated."""
+    parent = os.path.dirname(fileio.absolute(output))
+    # A local parent must exist (as for any file); gs:// has no directories to create.
+    if not (fileio.is_remote(output) or fileio.isdir(parent)):
+        raise ValueError(f"--output {output}: cannot write into {parent}")
+    try:
+        fileio.check_writable(parent)
+    except OSError as error:
+        raise ValueError(f"--output {output}: cannot write into {parent} "
+                         f"({error.strerror or error})") from None
 
 
 def _quickstart(args) -> int:

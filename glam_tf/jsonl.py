@@ -27,8 +27,8 @@ def read_objects(path: str, text: Optional[str] = None) -> Iterator[tuple[int, d
     allows unescaped inside strings.
     """
     if text is None:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
+        from glam_tf import fileio  # (which imports TensorFlow only when it reads)
+        text = fileio.read_text(path, encoding="utf-8-sig")
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue

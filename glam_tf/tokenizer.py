@@ -21,6 +21,8 @@ import tensorflow_text as tf_text
 # tf.random.set_seed (see _SharedModelResource).
 from tensorflow_text.python.ops.sentencepiece_tokenizer import gen_sentencepiece_tokenizer
 
+from glam_tf import fileio
+
 PAD_ID = 0
 EOS_ID = 1
 UNK_ID = 2
@@ -53,7 +55,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, output_dir, *,
         raise ValueError(f"vocab_size={vocab_size}: must be >= 260 (3 special ids "
                          "and 256 byte-fallback pieces come first)")
     path = os.path.join(os.fspath(output_dir), MODEL_FILENAME)
-    if os.path.exists(path):
+    if fileio.exists(path):
         raise FileExistsError(f"{path} exists already; remove it or choose another directory")
     model = io.BytesIO()
     spm.set_random_generator_seed(seed)
@@ -78,9 +80,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, output_dir, *,
             raise ValueError(f"vocab_size={vocab_size} does not fit this corpus: "
                              f"{message}") from error
         raise ValueError(f"SentencePiece training failed: {message}") from error
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "xb") as f:
-        f.write(model.getvalue())
+    fileio.makedirs(os.path.dirname(path) or ".")
+    try:
+        fileio.write_new(path, model.getvalue())
+    except FileExistsError:
+        raise FileExistsError(f"{path} appeared while training; remove it or choose "
+                              "another directory") from None
     return path
 
 
@@ -91,12 +96,11 @@ def load_tokenizer(path):
     neither BOS nor EOS: `tokenize(tf.string [...]) -> int32 [..., (tokens)]`.
     """
     path = os.fspath(path)
-    if os.path.isdir(path):
+    if fileio.isdir(path):
         path = os.path.join(path, MODEL_FILENAME)
-    if not os.path.isfile(path):
+    if not fileio.isfile(path):
         raise FileNotFoundError(f"no SentencePiece model at {path}")
-    with open(path, "rb") as f:
-        model = f.read()
+    model = fileio.read_bytes(path)
     tokenizer = tf_text.SentencepieceTokenizer(model=model, out_type=tf.int32)
     tokenizer._model_resource = _SharedModelResource(model)
     return tokenizer

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import os
 from typing import Callable, Iterable, Iterator, Mapping, Optional, Union
 
+from glam_tf import fileio
 from glam_tf.jsonl import JsonlError, read_objects
 
 
@@ -191,7 +191,7 @@ class JsonlSource(Source):
 
 
 def _read_jsonl(path: str) -> Iterator[tuple[str, dict]]:
-    if not os.path.isfile(path):
+    if not fileio.isfile(path):
         raise TaskDataError("no such file", location=path)
     try:
         for number, example in read_objects(path):

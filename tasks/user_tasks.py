@@ -45,6 +45,7 @@ import string
 import sys
 from typing import Optional, Union
 
+from glam_tf import fileio
 from glam_tf.tasks.registry import REGISTRY, register
 from glam_tf.tasks.sources import JsonlSource, TaskDataError
 from glam_tf.tasks.task import (CUSTOM, GENERATE, KINDS, RANK, Formatted, Task,
@@ -164,8 +165,7 @@ def load_task_file(path: str, *, validate: bool = True) -> Task:
     """The Task a JSON/YAML task file describes (not registered; see `load_tasks`)."""
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = fileio.read_text(path)
     except OSError as e:
         raise TaskDataError(f"cannot read the task file ({e.strerror})", location=path) from None
     is_yaml = path.endswith((".yaml", ".yml"))
@@ -190,7 +190,7 @@ def load_task_file(path: str, *, validate: bool = True) -> Task:
     if kind not in KINDS:
         fail("kind", f"must be one of {', '.join(KINDS)}, not {kind!r}")
     formatter = _formatter(spec["fields"], kind, fail, where)
-    source = _source(spec["data"], os.path.dirname(os.path.abspath(path)),
+    source = _source(spec["data"], os.path.dirname(fileio.absolute(path)),
                      spec.get("split_field", "split"), fail)
     metric = spec.get("metric", "accuracy" if kind == RANK else ["exact_match", "f1"])
     options = {k: spec[k] for k in ("eval_split", "few_shot_split", "length_normalize",
@@ -286,7 +286,7 @@ def _source(data, base_dir: str, split_field, fail) -> JsonlSource:
     def resolve(p):
         if not isinstance(p, str) or not p:
             fail("data", f"must be a JSONL path or a mapping split -> path, not {p!r}")
-        return os.path.normpath(os.path.join(base_dir, p))
+        return fileio.resolve(base_dir, p)  # (gs:// task files may name gs:// data)
 
     if isinstance(data, dict):
         if not data:
@@ -301,6 +301,9 @@ def _source(data, base_dir: str, split_field, fail) -> JsonlSource:
 
 def load_tasks_module(path: str) -> tuple[str, ...]:
     """Imports a user Python file (which calls `register`); returns the names it added."""
+    if fileio.is_remote(path):  # Python imports only local files
+        raise FileNotFoundError(f"{path}: a task module must be a local file; copy it here "
+                                "first (task files, .json/.yaml, may be remote)")
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such task module")

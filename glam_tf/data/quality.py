@@ -11,7 +11,7 @@ Shapes: B documents, F hashed n-grams per document (ragged), V buckets.
 """
 
 import dataclasses
-import glob
+import io
 import itertools
 import json
 import logging
@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from glam_tf import fileio
 from glam_tf.data.sources import DataError, Source, TextSource, parse_data_spec
 from glam_tf.jsonl import read_objects
 
@@ -151,21 +152,22 @@ class QualityClassifier:
             raise RuntimeError("QualityClassifier has no weights to save: call train() first")
         config_path, weights_path = _paths(directory)
         for path in (config_path, weights_path):
-            if os.path.exists(path):
+            if fileio.exists(path):
                 raise FileExistsError(f"{path}: a quality classifier is already saved there")
-        os.makedirs(directory, exist_ok=True)
-        with open(config_path, "x") as f:  # "x": fail rather than overwrite a concurrent save
-            json.dump(dataclasses.asdict(self.config), f, indent=2, sort_keys=True)
-        with open(weights_path, "xb") as f:
-            np.savez(f, weights=self._weights.numpy(), bias=self._bias.numpy())
+        fileio.makedirs(directory)
+        weights = io.BytesIO()  # np.savez seeks, which a GFile on GCS cannot
+        np.savez(weights, weights=self._weights.numpy(), bias=self._bias.numpy())
+        # write_new: fail rather than overwrite a concurrent save.
+        fileio.write_new(config_path, json.dumps(dataclasses.asdict(self.config), indent=2,
+                                                 sort_keys=True))
+        fileio.write_new(weights_path, weights.getvalue())
 
     @classmethod
     def load(cls, directory: str) -> "QualityClassifier":
         """Reads a classifier written by `save` (a missing file raises FileNotFoundError)."""
         config_path, weights_path = _paths(directory)
-        with open(config_path) as f:
-            classifier = cls(QualityConfig(**json.load(f)))
-        with np.load(weights_path) as arrays:
+        classifier = cls(QualityConfig(**json.loads(fileio.read_text(config_path))))
+        with np.load(io.BytesIO(fileio.read_bytes(weights_path))) as arrays:
             classifier._weights = tf.Variable(arrays["weights"])  # [V]
             classifier._bias = tf.Variable(arrays["bias"])  # []
         return classifier
@@ -205,15 +207,14 @@ def read_documents(pattern: str) -> Iterator[tuple]:
     and index counts its non-blank lines from 0. Raises ValueError naming the
     file and line of a bad line (`glam_tf.jsonl.JsonlError` when it is not JSON).
     """
-    paths = sorted(glob.glob(pattern, recursive=True))
+    paths = sorted(fileio.glob(pattern))
     if not paths:
         raise FileNotFoundError(f"{pattern}: no such file, or no file matches this pattern")
     for path in paths:
         if not path.endswith((".txt", ".jsonl")):
             raise ValueError(f"{path}: unsupported file type (expected .txt or .jsonl)")
         if path.endswith(".txt"):
-            with open(path, encoding="utf-8") as f:
-                yield path, 0, f.read()
+            yield path, 0, fileio.read_text(path)
             continue
         for index, (number, record) in enumerate(read_objects(path)):  # JsonlError: bad line
             if not isinstance(record.get("text"), str):
@@ -227,7 +228,7 @@ def train_from_files(positive_glob: str, negative_glob: str, output_dir: str,
 
     `options` are `QualityConfig` fields; the held-out report is returned, not saved.
     """
-    if os.path.exists(config_path := _paths(output_dir)[0]):  # fail now, not after training
+    if fileio.exists(config_path := _paths(output_dir)[0]):  # fail now, not after training
         raise FileExistsError(f"{config_path}: a quality classifier is already saved there")
     classifier = QualityClassifier(QualityConfig(**options))
     report = classifier.train([t for *_, t in read_documents(positive_glob)],
@@ -248,17 +249,12 @@ def score_files(classifier_dir: str, input_glob: str, output_path: str,
     documents = read_documents(input_glob)
     batch = list(itertools.islice(documents, batch_size))  # an empty glob fails here, first
     count = 0
-    with open(output_path, "x", encoding="utf-8") as out:
-        try:
-            while batch:
-                for (path, index, _), score in zip(batch, classifier.score(t for *_, t in batch)):
-                    out.write(json.dumps(dict(path=path, index=index, score=float(score))) + "\n")
-                count += len(batch)
-                batch = list(itertools.islice(documents, batch_size))
-        except BaseException:
-            out.close()
-            os.remove(output_path)
-            raise
+    with fileio.writing_new(output_path) as out:  # nothing appears if an input is bad
+        while batch:
+            for (path, index, _), score in zip(batch, classifier.score(t for *_, t in batch)):
+                out.write(json.dumps(dict(path=path, index=index, score=float(score))) + "\n")
+            count += len(batch)
+            batch = list(itertools.islice(documents, batch_size))
     return count
 
 
@@ -372,7 +368,7 @@ def _check_filter(where: str, classifier_dir: str, alpha: float) -> None:
     if not (math.isfinite(alpha) and alpha > 0):
         raise DataError(f"{where}: alpha={alpha:g}: must be a finite number > 0")
     for path in _paths(os.path.expanduser(classifier_dir)):
-        if not os.path.isfile(path):
+        if not fileio.isfile(path):
             hint = " (ALPHA, after the last ':', must be a number)" if ":" in classifier_dir else ""
             raise FileNotFoundError(f"{where}: no quality classifier in {classifier_dir!r}: "
                                     f"{path} does not exist; `glam quality train` writes "

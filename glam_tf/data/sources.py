@@ -8,7 +8,8 @@ Spec syntax (`parse_data_spec`):
 
   embedded                       the default: real English text shipped with
                                  every install (see `embedded_documents`)
-  files:PATTERN[:FIELD]          local files matched by a glob (`**` recurses):
+  files:PATTERN[:FIELD]          files matched by a glob (`**` recurses; gs://
+                                 and other TF filesystems too):
                                  `.txt` is one document per file, `.jsonl` one
                                  JSON object per line with its text in FIELD
                                  (default "text"); a trailing `:NAME` is the
@@ -49,6 +50,7 @@ from typing import Mapping, Optional, Sequence
 
 import tensorflow as tf
 
+from glam_tf import fileio
 from glam_tf.jsonl import JsonlError, read_objects
 
 logger = logging.getLogger(__name__)
@@ -283,7 +285,7 @@ class EmbeddedSource(TextSource):
 # -- local files ------------------------------------------------------------
 
 class FilesSource(TextSource):
-    """Local `.txt` files (a document each) and `.jsonl` files (a document per line).
+    """`.txt` files (a document each) and `.jsonl` files (a document per line).
 
     Files are read as UTF-8 (a leading byte-order mark is dropped);
     undecodable bytes become U+FFFD, counted in `stats` and logged as a warning.
@@ -317,10 +319,10 @@ _FILE_TYPES = (".txt", ".jsonl")
 
 def _match_files(pattern: str) -> list:
     expanded = os.path.expanduser(pattern)
-    if os.path.isdir(expanded):
+    if fileio.isdir(expanded):
         raise DataError(f"files:{pattern} is a directory; give a pattern such as "
                         f"{os.path.join(pattern, '*.txt')}")
-    paths = sorted(p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p))
+    paths = sorted(p for p in fileio.glob(expanded) if fileio.isfile(p))
     if not paths:
         if glob.has_magic(expanded):
             raise FileNotFoundError(f"files:{pattern}: the pattern matches no file")
@@ -334,8 +336,7 @@ def _match_files(pattern: str) -> list:
 
 def _read_text(path: str):
     """(text, number of undecodable byte sequences replaced by U+FFFD)."""
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = fileio.read_bytes(path)
     try:
         return raw.decode("utf-8-sig"), 0
     except UnicodeDecodeError:

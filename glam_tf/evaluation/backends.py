@@ -30,6 +30,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from glam_tf import fileio
 from glam_tf.export.spec import BEAM_SIZE
 from glam_tf.tokenizer import EOS_ID, MODEL_FILENAME, PAD_ID, detokenize_continuation
 
@@ -188,7 +189,7 @@ class SavedModelBackend(Backend):
         from glam_tf.tokenizer import load_tokenizer
 
         path = os.fspath(path)
-        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        if not fileio.isfile(os.path.join(path, "saved_model.pb")):
             raise FileNotFoundError(f"{path}: no saved_model.pb (give a version directory "
                                     "written by glam export)")
         self.loaded = tf.saved_model.load(path)
@@ -199,7 +200,7 @@ class SavedModelBackend(Backend):
         self.shares_prompts = self._score_candidates is not None
         self.beam = beam
         asset = os.path.join(path, "assets", MODEL_FILENAME)
-        self.tokenizer = load_tokenizer(asset) if os.path.isfile(asset) else None
+        self.tokenizer = load_tokenizer(asset) if fileio.isfile(asset) else None
         self.batch_size = int(batch_size)
         self.max_length = max_length
         self.max_new_tokens = max_new_tokens

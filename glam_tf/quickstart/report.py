@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 
+from glam_tf import fileio
 from glam_tf.evaluation.evaluator import format_table
 
 
 def read_metrics(path) -> tuple:
     """(train records, validation records) of a metrics.jsonl, each sorted by step."""
     train, validation = [], []
-    with open(path) as f:
-        for line in f:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if "validation_cross_entropy" in record:
-                validation.append(record)
-            elif "cross_entropy" in record:
-                train.append(record)
+    for line in fileio.read_text(path).split("\n"):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if "validation_cross_entropy" in record:
+            validation.append(record)
+        elif "cross_entropy" in record:
+            train.append(record)
     return (sorted(train, key=lambda r: r["step"]), sorted(validation, key=lambda r: r["step"]))
 
 
@@ -80,7 +80,9 @@ def plot_training(metrics_path, png_path) -> str:
         axis.legend(ncol=min(experts, 8), fontsize="x-small", loc="upper right")
     axes[-1][0].set_xlabel("step")
     figure.tight_layout()
-    figure.savefig(png_path, dpi=100)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=100)
+    fileio.write_atomic(png_path, png.getvalue())
     plt.close(figure)
     return png_path
 
@@ -145,7 +147,5 @@ def write_report(path, *, settings: dict, training: dict, losses: dict, eval_res
     ]
     for prompt, completion in samples:
         lines += ["```", f"{prompt}⟨{completion}⟩", "```", ""]
-    text = "\n".join(lines)
-    with open(path, "w") as f:
-        f.write(text)
+    fileio.write_atomic(path, "\n".join(lines))
     return path

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 
+from glam_tf import fileio
 from glam_tf.quickstart import icl_data
 
 PRESET = "glam_tiny"
@@ -35,14 +35,11 @@ class WorkdirError(ValueError):
 
 def check_workdir(workdir) -> str:
     """The absolute workdir, created if needed, after proving that it takes a file."""
-    path = os.path.abspath(os.path.expanduser(os.fspath(workdir)))
-    if os.path.exists(path) and not os.path.isdir(path):
+    path = fileio.absolute(workdir)
+    if fileio.exists(path) and not fileio.isdir(path):
         raise WorkdirError(f"--workdir {path} exists and is not a directory")
     try:
-        os.makedirs(path, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
-        os.close(handle)
-        os.remove(probe)
+        fileio.check_writable(path)
     except OSError as error:
         raise WorkdirError(f"--workdir {path} is not writable ({error.strerror or error}): "
                            "give a directory you can write to") from None
@@ -62,9 +59,8 @@ class Workdir:
         self.report = os.path.join(root, "report.md")
         self.state_path = os.path.join(root, STATE_FILE)
         self.state = {}
-        if os.path.exists(self.state_path):
-            with open(self.state_path) as f:
-                self.state = json.load(f)
+        if fileio.exists(self.state_path):
+            self.state = json.loads(fileio.read_text(self.state_path))
 
     @property
     def data_spec(self) -> str:
@@ -72,10 +68,7 @@ class Workdir:
 
     def record(self, stage: str, **values):
         self.state[stage] = values
-        tmp = self.state_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.state, f, indent=2, sort_keys=True)
-        os.replace(tmp, self.state_path)
+        fileio.write_atomic(self.state_path, json.dumps(self.state, indent=2, sort_keys=True))
 
     def checkpoint_step(self):
         """The step of the model's latest checkpoint, or None."""
@@ -102,18 +95,14 @@ def train_config(work: Workdir, steps: int):
 def write_icl_data(work: Workdir, say) -> None:
     """data/icl_train.jsonl: written once; an existing one must hold the same text."""
     text = "".join(json.dumps({"text": d}) + "\n" for d in icl_data.training_documents())
-    if os.path.exists(work.data):
-        with open(work.data) as f:
-            if f.read() != text:
-                raise WorkdirError(f"{work.data} holds other in-context-learning data than "
-                                   "this version of glam-tf writes: use a new --workdir")
+    if fileio.exists(work.data):
+        if fileio.read_text(work.data) != text:
+            raise WorkdirError(f"{work.data} holds other in-context-learning data than "
+                               "this version of glam-tf writes: use a new --workdir")
         say(f"reusing {work.data}")
         return
-    os.makedirs(os.path.dirname(work.data), exist_ok=True)
-    tmp = work.data + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, work.data)
+    fileio.makedirs(os.path.dirname(work.data))
+    fileio.write_atomic(work.data, text)
 
 
 def stage_tokenizer(work: Workdir, say) -> str:
@@ -124,7 +113,7 @@ def stage_tokenizer(work: Workdir, say) -> str:
 
     write_icl_data(work, say)
     path = os.path.join(work.model, MODEL_FILENAME)
-    if os.path.exists(path):
+    if fileio.exists(path):
         say(f"reusing {path}")
     prepare_tokenizer(work.model, model_config(), parse_data_spec(work.data_spec), log=say)
     return path
@@ -155,9 +144,8 @@ def stage_eval(work: Workdir, step: int, say, max_examples=None) -> dict:
     from glam_tf.evaluation.evaluator import evaluate_all
     from glam_tf.quickstart.tasks import chance_levels, quickstart_tasks
 
-    if os.path.exists(work.eval):
-        with open(work.eval) as f:
-            saved = json.load(f)
+    if fileio.exists(work.eval):
+        saved = json.loads(fileio.read_text(work.eval))
         if saved.get("model_step") == step and saved.get("max_examples") == max_examples:
             say(f"reusing {work.eval} (scored at step {step})")
             return saved
@@ -168,11 +156,8 @@ def stage_eval(work: Workdir, step: int, say, max_examples=None) -> dict:
               "max_examples": max_examples, "chance": chance_levels(),
               "results": [{k: v for k, v in r.items() if k != "predictions"}
                           for r in results]}
-    os.makedirs(os.path.dirname(work.eval), exist_ok=True)
-    tmp = work.eval + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(output, f, indent=2)
-    os.replace(tmp, work.eval)
+    fileio.makedirs(os.path.dirname(work.eval))
+    fileio.write_atomic(work.eval, json.dumps(output, indent=2))
     return output
 
 
@@ -190,7 +175,7 @@ def stage_export(work: Workdir, step: int, say) -> dict:
     from glam_tf.export import export_model
 
     done = work.state.get("export")
-    if done and done["step"] == step and os.path.isdir(done["path"]):
+    if done and done["step"] == step and fileio.isdir(done["path"]):
         say(f"reusing the export {done['path']} (step {step})")
         path = done["path"]
     else:

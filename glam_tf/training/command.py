@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import time
 
+from glam_tf import fileio
 from glam_tf.config import GlamConfig
 from glam_tf.training.run_config import TrainConfig
 
@@ -19,16 +19,16 @@ def prepare_tokenizer(model_dir, config: GlamConfig, source, tokenizer_path=None
     from glam_tf.tokenizer import MODEL_FILENAME, load_tokenizer, train_tokenizer
 
     path = os.path.join(model_dir, MODEL_FILENAME)
-    if os.path.exists(path):
+    if fileio.exists(path):
         if tokenizer_path:
             log(f"{path} exists: using it, not {tokenizer_path}")
     elif tokenizer_path:
         source_path = (os.path.join(tokenizer_path, MODEL_FILENAME)
-                       if os.path.isdir(tokenizer_path) else tokenizer_path)
-        if not os.path.isfile(source_path):
+                       if fileio.isdir(tokenizer_path) else tokenizer_path)
+        if not fileio.isfile(source_path):
             raise FileNotFoundError(f"--tokenizer {tokenizer_path}: no SentencePiece model there")
-        os.makedirs(model_dir, exist_ok=True)
-        shutil.copyfile(source_path, path)
+        fileio.makedirs(model_dir)
+        fileio.write_new(path, fileio.read_bytes(source_path))  # whole or not at all
     else:
         log(f"Training a {config.vocab_size}-piece SentencePiece tokenizer on {source} ...")
         texts = (t.decode("utf-8") for t in itertools.islice(

@@ -8,6 +8,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from glam_tf import fileio
+
 
 class RunLog:
     """Writes per-step metrics to `metrics.jsonl` and TensorBoard under model_dir."""
@@ -19,16 +21,13 @@ class RunLog:
 
     def drop_steps_after(self, step: int) -> int:
         """Forgets lines of steps after `step` (a resumed run redoes them); returns how many."""
-        if not os.path.exists(self.metrics_path):
+        if not fileio.exists(self.metrics_path):
             return 0
-        with open(self.metrics_path) as f:
-            records = [json.loads(line) for line in f if line.strip()]
+        records = [json.loads(line) for line in fileio.read_text(self.metrics_path).split("\n")
+                   if line.strip()]
         kept = [r for r in records if r["step"] <= step]
         if len(kept) != len(records):
-            tmp = self.metrics_path + ".tmp"
-            with open(tmp, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in kept)
-            os.replace(tmp, self.metrics_path)
+            fileio.write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
         return len(records) - len(kept)
 
     def train_step(self, step, parts, learning_rate, tokens_per_second, skipped, routing):
@@ -40,8 +39,7 @@ class RunLog:
             # [MoE layer][expert]: share of the step's kept choices each expert got.
             record["expert_load"] = [[round(float(x), 6) for x in np.asarray(stats.expert_load)]
                                      for stats in routing]
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        fileio.append_text(self.metrics_path, json.dumps(record) + "\n")
         with self.train_writer.as_default(step=step):
             for name, value in scalars.items():
                 if name != "step":
@@ -57,8 +55,8 @@ class RunLog:
     def validation(self, step, loss):
         with self.eval_writer.as_default(step=step):
             tf.summary.scalar("cross_entropy", loss)
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps({"step": step, "validation_cross_entropy": float(loss)}) + "\n")
+        fileio.append_text(self.metrics_path,
+                           json.dumps({"step": step, "validation_cross_entropy": float(loss)}) + "\n")
 
     def flush(self):
         self.train_writer.flush()

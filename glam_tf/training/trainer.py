@@ -23,6 +23,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from glam_tf import fileio
 from glam_tf.config import GlamConfig
 from glam_tf.model import GlamModel
 from glam_tf.training.loss import lm_loss
@@ -211,24 +212,22 @@ def make_optimizer(train_config: TrainConfig):
 
 def check_model_dir(model_dir, config, train_config) -> bool:
     """Creates model_dir's settings files, or checks they match; True when they existed."""
-    os.makedirs(model_dir, exist_ok=True)
+    fileio.makedirs(model_dir)
     config_path = os.path.join(model_dir, "config.json")
     train_path = os.path.join(model_dir, "train.json")
-    if not os.path.exists(config_path):
-        _write_new(config_path, config.to_json())
-        _write_new(train_path, train_config.to_json())
+    if not fileio.exists(config_path):
+        fileio.write_atomic(config_path, config.to_json())
+        fileio.write_atomic(train_path, train_config.to_json())
         return False
-    with open(config_path) as f:
-        existing = GlamConfig.from_json(f.read())
+    existing = GlamConfig.from_json(fileio.read_text(config_path))
     if existing != config:
         changed = [f.name for f in dataclasses.fields(config)
                    if getattr(existing, f.name) != getattr(config, f.name)]
         raise ModelDirError(
             f"{config_path} holds another model config (differs in {', '.join(changed)}); "
             "use a new --model_dir, or the same preset and --set values to resume")
-    if os.path.exists(train_path):
-        with open(train_path) as f:
-            saved = json.load(f)
+    if fileio.exists(train_path):
+        saved = json.loads(fileio.read_text(train_path))
         different = [k for k, v in train_config.data_identity().items() if saved.get(k) != v]
         if different:
             raise ModelDirError(
@@ -236,10 +235,3 @@ def check_model_dir(model_dir, config, train_config) -> bool:
                 f"({', '.join(f'{k}={saved.get(k)!r}' for k in different)}); resuming with "
                 "them changed would not continue the same run: use a new --model_dir")
     return True
-
-
-def _write_new(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
