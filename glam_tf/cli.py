@@ -8,25 +8,26 @@ import os
 import sys
 
 from glam_tf import fileio, quiet
+from glam_tf.axes import DEFAULT_LAYOUT, ShardingError
 from glam_tf.params import count_parameters, format_count
 from glam_tf.presets import PAPER_NAMES, PRESETS
-
-
-_DEFAULT_LAYOUT = "batch:batch,expert:expert,mlp:model,heads:model,vocab:model"
 
 
 def presets_table(mesh=None, layout=None) -> str:
     """Every preset as a fixed-width table, with the paper's counts beside ours.
 
     With a mesh, a column gives each device's GiB of weights, gradients and
-    Adafactor state under that mesh and layout.
+    Adafactor state under that mesh and layout ("-" where a weight does not
+    divide; the reasons follow the table).
     """
+    from glam_tf import plan
+
     header = ("preset", "paper", "layers", "d_model", "d_ff", "heads", "experts",
               "total", "activated", "paper total", "paper activated")
     if mesh:
-        from glam_tf import sharding
+        plan.mesh_sizes(mesh)  # a bad mesh is one error, not one per preset
         header += ("GiB/device",)
-    rows = [header]
+    rows, refused = [header], []
     for name, c in PRESETS.items():
         count = count_parameters(c)
         paper, paper_total, paper_activated = PAPER_NAMES.get(name, ("-", "-", "-"))
@@ -34,12 +35,19 @@ def presets_table(mesh=None, layout=None) -> str:
                str(c.num_heads), str(c.num_experts or "-"), format_count(count.total),
                format_count(count.activated), paper_total, paper_activated)
         if mesh:
-            memory = sharding.memory_per_device(c, mesh, layout or sharding.DEFAULT_LAYOUT)
-            row += (f"{memory['total'] / 2 ** 30:.1f}",)
+            try:
+                row += (f"{plan.memory_per_device(c, mesh, layout)['total'] / 2 ** 30:.1f}",)
+            except ShardingError as error:
+                if "layout rule" in str(error):  # the rules themselves are wrong
+                    raise
+                row += ("-",)
+                refused.append(f"{name}: {error}")
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if refused:
+        lines += ["", f"Not laid out on {mesh}:"] + [f"  {line}" for line in refused]
     return "\n".join(lines)
 
 
@@ -58,6 +66,7 @@ def _config_from_args(args):
 def _sharding_from_args(args, config):
     """A Sharding for --mesh/--tpu (None without them); virtual devices first."""
     from glam_tf import sharding
+    from glam_tf.axes import rules_for
 
     if args.virtual_devices:
         sharding.configure_virtual_devices(args.virtual_devices)
@@ -66,19 +75,48 @@ def _sharding_from_args(args, config):
             raise ValueError("--layout needs --mesh")
         return None
     mesh = sharding.make_mesh(args.mesh or "auto", tpu=args.tpu, config=config)
-    rules = (sharding.parse_layout(args.layout, mesh.dim_names) if args.layout else
-             sharding.parse_layout(sharding.DEFAULT_LAYOUT, mesh.dim_names, strict=False))
-    return sharding.Sharding(mesh, rules)
+    return sharding.Sharding(mesh, rules_for(args.layout, mesh.dim_names))
+
+
+def _dry_run(args, config) -> int:
+    """Checks the layout and prints each device's memory; no TensorFlow, no devices."""
+    from glam_tf import plan
+
+    if args.mesh == "auto":
+        raise ValueError("--dry_run needs an explicit --mesh, e.g. batch:64,expert:64 "
+                         "(auto depends on the devices, which a dry run does not use)")
+    device_memory = plan.parse_memory(args.device_memory) if args.device_memory else None
+    memory = plan.plan_training(config, args.mesh, args.layout, args.optimizer,
+                                args.batch_size, args.seq_len)
+    title = f"{args.preset} ({format_count(count_parameters(config).total)} parameters)"
+    lines, fits = plan.format_plan(memory, title, config.compute_dtype, device_memory)
+    print("\n".join(lines))
+    return 0 if fits else 1
 
 
 def _train(args) -> int:
+    config = _config_from_args(args)
+    if args.dry_run:
+        return _dry_run(args, config)
+    if args.device_memory:
+        raise ValueError("--device_memory needs --dry_run")
+    missing = [flag for flag, value in (("--model_dir", args.model_dir),
+                                        ("--steps", args.steps)) if value is None]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} required (only --dry_run runs without)")
+
+    from glam_tf.plan import default_batch_size
     from glam_tf.training.command import run_train
     from glam_tf.training.run_config import TrainConfig
 
-    config = _config_from_args(args)
     mesh_sharding = _sharding_from_args(args, config)
+    batch_size = args.batch_size
+    if batch_size is None:  # as the dry run picks it: rows for every batch shard
+        mesh = mesh_sharding.mesh if mesh_sharding else None
+        sizes = {axis: mesh.dim_size(axis) for axis in mesh.dim_names} if mesh else {}
+        batch_size = default_batch_size(sizes, mesh_sharding.rules if mesh_sharding else {})
     train_config = TrainConfig(
-        steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len or config.max_seq_len,
+        steps=args.steps, batch_size=batch_size, seq_len=args.seq_len or config.max_seq_len,
         data=args.data, seed=args.seed, peak_learning_rate=args.learning_rate,
         constant_steps=args.constant_steps, warmup_steps=args.warmup_steps,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
@@ -242,9 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model (resumes in an existing model dir)")
     train.add_argument("--preset", default="glam_tiny", help="a name from `glam presets`")
-    train.add_argument("--model_dir", required=True)
-    train.add_argument("--steps", type=int, required=True)
-    train.add_argument("--batch_size", type=int, default=8)
+    train.add_argument("--model_dir", help="where the run lives (required unless --dry_run)")
+    train.add_argument("--steps", type=int, help="steps to train to (required unless --dry_run)")
+    train.add_argument("--batch_size", type=int,
+                       help="rows per step (default: 8, or the smallest multiple of 8 that "
+                            "the mesh's batch axis divides)")
     train.add_argument("--seq_len", type=int, help="tokens per row (default: max_seq_len)")
     train.add_argument("--data", default="embedded",
                        help="embedded | files:PATTERN[:field] | tfds:NAME[:split[:field]] | "
@@ -267,11 +307,17 @@ def build_parser() -> argparse.ArgumentParser:
                                       "over as many devices as divide them (docs/sharding.md)")
     train.add_argument("--layout", help="logical:mesh axis rules, e.g. "
                                         "batch:batch,expert:expert,mlp:model "
-                                        f"(default: {_DEFAULT_LAYOUT} where the mesh has the axis)")
+                                        f"(default: {DEFAULT_LAYOUT} where the mesh has the axis)")
     train.add_argument("--virtual_devices", type=int, default=0,
                        help="split the CPU into N logical devices (development and tests)")
     train.add_argument("--tpu", nargs="?", const="", default=None,
                        help="run on a Cloud TPU (name or address; empty on a TPU VM)")
+    train.add_argument("--dry_run", action="store_true",
+                       help="check the layout against every weight and print each device's "
+                            "memory, then exit: no devices, nothing written (exit 1 if it "
+                            "does not fit --device_memory)")
+    train.add_argument("--device_memory", metavar="SIZE",
+                       help="--dry_run: each device's memory, e.g. 32GiB or 34GB")
     train.set_defaults(run=_train)
 
     export = commands.add_parser("export", help="export a trained model for TF Serving "

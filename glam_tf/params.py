@@ -15,12 +15,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from glam_tf.axes import EMBED, EXPERT, HEADS, KV, MLP, REL_BUCKETS, VOCAB
 from glam_tf.config import GlamConfig
-
-# The logical axis names of glam_tf.layers.dims, repeated here so that this
-# module (and `glam presets`) needs no TensorFlow; a test checks they agree.
-VOCAB, EMBED, HEADS, KV, MLP, EXPERT, REL = ("vocab", "embed", "heads", "kv", "mlp", "expert",
-                                             "rel_buckets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +55,8 @@ def weight_specs(config: GlamConfig) -> list:
         specs.append(WeightSpec("output", (m, c.vocab_size), (EMBED, VOCAB)))
     for i in range(c.num_layers):
         p = f"block_{i}/"
-        specs += [WeightSpec(p + "position_bias/embedding", (c.rel_pos_buckets, n), (REL, HEADS)),
+        specs += [WeightSpec(p + "position_bias/embedding", (c.rel_pos_buckets, n),
+                             (REL_BUCKETS, HEADS)),
                   WeightSpec(p + "attention_norm/scale", (m,), (EMBED,))]
         specs += [WeightSpec(p + f"attention/{name}", (m, n, d), (EMBED, HEADS, KV))
                   for name in ("query", "key", "value")]

@@ -23,54 +23,12 @@ import os
 import tensorflow as tf
 from tensorflow.experimental import dtensor
 
+# Specs, rules and the layout decision itself are TF-free (glam_tf.axes), shared
+# with the memory plan; re-exported here for the code that lays tensors out.
+from glam_tf.axes import (DEFAULT_LAYOUT, ShardingError, mesh_axes_for,  # noqa: F401
+                          parse_layout, parse_mesh)
 from glam_tf.layers import dims
-
-# Logical axis -> mesh axis, in Mesh TensorFlow's syntax. Rules naming a mesh
-# axis the mesh lacks are left out of the defaults (explicit rules must match).
-DEFAULT_LAYOUT = "batch:batch,expert:expert,mlp:model,heads:model,vocab:model"
-
-
-class ShardingError(ValueError):
-    """A mesh, a layout rule or a variable that cannot be laid out as asked."""
-
-
-def parse_mesh(spec: str) -> list:
-    """"batch:2,expert:4" -> [("batch", 2), ("expert", 4)]."""
-    dims_ = []
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        name, _, size = item.partition(":")
-        if not name.isidentifier() or not size.isdigit() or int(size) < 1:
-            raise ShardingError(f"mesh {spec!r}: {item!r} is not NAME:SIZE with SIZE >= 1")
-        if name in dict(dims_):
-            raise ShardingError(f"mesh {spec!r}: axis {name!r} appears twice")
-        dims_.append((name, int(size)))
-    if not dims_:
-        raise ShardingError(f"mesh {spec!r}: no axes")
-    return dims_
-
-
-def parse_layout(spec: str, mesh_axes, strict=True) -> dict:
-    """"expert:expert,mlp:model" -> {"expert": "expert", "mlp": "model"}.
-
-    strict: a rule naming a mesh axis not in `mesh_axes` is an error; else it
-    is dropped (how the defaults adapt to a mesh).
-    """
-    known = set(dims.LOGICAL_AXES) | set(dims.ACTIVATION_AXES)
-    rules = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        logical, _, mesh_axis = item.partition(":")
-        if logical not in known:
-            raise ShardingError(f"layout rule {item!r}: unknown logical axis {logical!r}; "
-                                f"known: {', '.join(sorted(known))}")
-        if logical in rules:
-            raise ShardingError(f"layout rule {item!r}: {logical!r} has a rule already")
-        if mesh_axis not in mesh_axes:
-            if strict:
-                raise ShardingError(f"layout rule {item!r}: mesh has no axis {mesh_axis!r} "
-                                    f"(mesh axes: {', '.join(mesh_axes)})")
-            continue
-        rules[logical] = mesh_axis
-    return rules
+from glam_tf.plan import memory_per_device  # noqa: F401
 
 
 def configure_virtual_devices(count: int, device_type: str = "CPU"):
@@ -129,21 +87,13 @@ def _check_size(spec, size, devices, device_type):
 
 
 def layout_for(name, shape, axes, mesh, rules) -> dtensor.Layout:
-    """The layout of a tensor whose dimensions have logical `axes` (None: unsharded)."""
-    specs, used = [], set()
-    for dim, (size, axis) in enumerate(zip(shape, axes)):
-        mesh_axis = rules.get(axis) if axis else None
-        if mesh_axis is None or mesh_axis in used:
-            specs.append(dtensor.UNSHARDED)
-            continue
-        parts = mesh.dim_size(mesh_axis)
-        if size is not None and size % parts:
-            raise ShardingError(
-                f"{name} {list(shape)}: dimension {dim} ({axis}, size {size}) is not "
-                f"divisible by mesh axis {mesh_axis!r} of size {parts} (rule {axis}:{mesh_axis})")
-        specs.append(mesh_axis)
-        used.add(mesh_axis)
-    return dtensor.Layout(specs, mesh)
+    """The layout of a tensor whose dimensions have logical `axes` (None: unsharded).
+
+    The decision is `axes.mesh_axes_for`, the one the memory plan makes too.
+    """
+    sizes = {axis: mesh.dim_size(axis) for axis in mesh.dim_names}
+    specs = mesh_axes_for(name, tuple(shape), tuple(axes), sizes, rules)
+    return dtensor.Layout([spec or dtensor.UNSHARDED for spec in specs], mesh)
 
 
 class Sharding:
@@ -283,37 +233,3 @@ def default_mesh(config, num_devices: int) -> str:
     experts = math.gcd(config.num_experts, num_devices) if config.is_moe else 1
     axes = [("batch", num_devices // experts)] + ([("expert", experts)] if experts > 1 else [])
     return ",".join(f"{name}:{size}" for name, size in axes)
-
-
-def memory_per_device(config, mesh_spec: str, layout: str = DEFAULT_LAYOUT,
-                      optimizer: str = "adafactor") -> dict:
-    """Bytes of float32 weights, gradients and optimizer state on each device.
-
-    Computed from the config alone (no model is built), with the layout rules
-    as `--layout` applies them (defaults keep only rules the mesh has axes
-    for). Activations are not included: they scale with the batch.
-    """
-    from glam_tf.params import weight_specs
-
-    mesh = dict(parse_mesh(mesh_spec))
-    rules = parse_layout(layout, tuple(mesh), strict=layout != DEFAULT_LAYOUT)
-    weights = slots = 0
-    for spec in weight_specs(config):
-        parts, used = [], set()
-        for size, axis in zip(spec.shape, spec.axes):
-            mesh_axis = rules.get(axis)
-            share = 1
-            if mesh_axis and mesh_axis not in used and size % mesh[mesh_axis] == 0:
-                share = mesh[mesh_axis]
-                used.add(mesh_axis)
-            parts.append(size // share)
-        local = math.prod(parts)
-        weights += local
-        if optimizer == "adam":
-            slots += 2 * local
-        elif len(parts) >= 2:  # Adafactor: factored rows and columns
-            slots += math.prod(parts[:-1]) + math.prod(parts[:-2] + parts[-1:])
-        else:
-            slots += local
-    return {"weights": 4 * weights, "gradients": 4 * weights, "optimizer": 4 * slots,
-            "total": 4 * (2 * weights + slots)}

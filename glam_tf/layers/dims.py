@@ -7,25 +7,17 @@ Einsum letters (every einsum string in the project uses these):
   G groups         S tokens per group   E experts
   C capacity       K experts per token (top-k)
 
-Logical axis names: every weight declares one per dimension; the sharding
-module maps them onto mesh axes and nothing else reads them. Activations
-name their axes only where the layout must change: the MoE layer asks for its
-expert buffers laid out by expert (GShard's all-to-all) and back by batch,
-through `constrain`, which does nothing unless `glam_tf.sharding` runs the
-model on a mesh.
+Logical axis names (defined in `glam_tf.axes`): every weight declares one
+per dimension; the sharding module maps them onto mesh axes and nothing else
+reads them. Activations name their axes only where the layout must change:
+the MoE layer asks for its expert buffers laid out by expert (GShard's
+all-to-all) and back by batch, through `constrain`, which does nothing unless
+`glam_tf.sharding` runs the model on a mesh.
 """
 
-VOCAB = "vocab"
-EMBED = "embed"
-HEADS = "heads"
-KV = "kv"
-MLP = "mlp"
-EXPERT = "expert"
-REL_BUCKETS = "rel_buckets"
-
-LOGICAL_AXES = (VOCAB, EMBED, HEADS, KV, MLP, EXPERT, REL_BUCKETS)
-BATCH = "batch"  # activations only: the data-parallel axis (tokens, groups)
-ACTIVATION_AXES = (BATCH, EXPERT)
+# Imported, not defined: the TF-free memory plan needs the same names.
+from glam_tf.axes import (ACTIVATION_AXES, BATCH, EMBED, EXPERT, HEADS, KV,  # noqa: F401
+                          LOGICAL_AXES, MLP, REL_BUCKETS, VOCAB)
 
 _layout_hook = None  # set by glam_tf.sharding while a model runs on a mesh
 
