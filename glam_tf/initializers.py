@@ -28,7 +28,7 @@ import tensorflow as tf
 from keras.src.backend.common import global_state
 
 # Elements generated per piece: bounds the int64/uint64 temporaries of a block.
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 _PHI_MINUS_2 = 0.5 * math.erfc(2.0 / math.sqrt(2.0))  # P(Z < -2), TruncatedNormal's cut
 
 
