@@ -39,13 +39,13 @@ def host_input(run, shards, count):
                  for seed in (1, 2))
 
 
-def trainer(model_dir, run=RUN, mesh_sharding=None, shards=None):
+def trainer(model_dir, run=RUN, mesh_sharding=None, shards=None, log=lambda _: None):
     """A Trainer on the mesh's own batch shards, or on one device reading `shards`
     (default: the batch shards of `batch:2,...`, so it sees the mesh's batches)."""
     check_model_dir(str(model_dir), CONFIG, run)
     held, count = mesh_sharding.batch_shards() if mesh_sharding else (shards or ([0, 1], 2))
     return Trainer(str(model_dir), CONFIG, run, *host_input(run, held, count),
-                   log=lambda _: None, sharding=mesh_sharding)
+                   log=log, sharding=mesh_sharding)
 
 
 def decisive_router(trainer):
