@@ -16,9 +16,11 @@ import math
 import re
 import statistics
 
-# <figure> <num> / <den> = <ratio>x, then an optional target and an optional note.
+# <figure> <num> / <den> = <ratio>x, then an optional target and an optional note;
+# a term may be a parenthesized expression, `(model_state_bytes / 2)`.
+_TERM = r"\([^()]*\)|\S+"
 _LINE = re.compile(
-    r"^(?P<figure>\S+) (?P<num>\S+) / (?P<den>\S+) = (?P<ratio>[0-9.eE+-]+|nan|inf)x"
+    rf"^(?P<figure>\S+) (?P<num>{_TERM}) / (?P<den>{_TERM}) = (?P<ratio>[0-9.eE+-]+|nan|inf)x"
     r"(?: \(target (?P<op><=|>=) (?P<target>[0-9.]+)x\) (?P<verdict>MET|NOT MET))?"
     r"(?:; (?P<note>.*))?$")
 

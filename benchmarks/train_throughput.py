@@ -70,7 +70,7 @@ from glam_tf.layers.routing import expert_capacity  # noqa: E402
 from glam_tf.params import count_parameters  # noqa: E402
 from glam_tf.presets import PRESETS  # noqa: E402
 from glam_tf.training.run_config import TrainConfig  # noqa: E402
-from glam_tf.training.trainer import Trainer  # noqa: E402
+from glam_tf.training.trainer import Trainer, check_model_dir  # noqa: E402
 from moe_layer import make_step  # noqa: E402  (benchmarks/moe_layer.py)
 from ratios import ratio_line  # noqa: E402
 
@@ -111,12 +111,10 @@ def make_train_step(name, batch_size, seq_len, model_dir, steps_per_round):
     config = PRESETS[name]
     batches = [random_batch(config, batch_size, seq_len, seed) for seed in range(4)]
 
-    def datasets(train_config, tokenizer):
-        data = tf.data.Dataset.from_tensors(batches[0]).repeat()
-        return data, data
-
+    data = tf.data.Dataset.from_tensors(batches[0]).repeat()
     train_config = TrainConfig(steps=1, batch_size=batch_size, seq_len=seq_len, eval_batches=1)
-    trainer = Trainer(model_dir, config, train_config, datasets, log=lambda _: None)
+    check_model_dir(model_dir, config, train_config)
+    trainer = Trainer(model_dir, config, train_config, data, data, log=lambda _: None)
     calls = [0]
 
     def run():

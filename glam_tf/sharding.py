@@ -27,6 +27,7 @@ from tensorflow.experimental import dtensor
 # with the memory plan; re-exported here for the code that lays tensors out.
 from glam_tf.axes import (DEFAULT_LAYOUT, ShardingError, mesh_axes_for,  # noqa: F401
                           parse_layout, parse_mesh)
+from glam_tf import initializers
 from glam_tf.layers import dims
 from glam_tf.plan import memory_per_device  # noqa: F401
 
@@ -107,42 +108,59 @@ class Sharding:
     def replicated(self, rank):
         return dtensor.Layout.replicated(self.mesh, rank)
 
+    def _local_blocks(self, shape, layout):
+        """(device, start, size) of the block of `shape` each local device holds."""
+        blocks = []
+        for device, location in zip(self.mesh.local_devices(), self.mesh.local_device_locations()):
+            start, size = [], []
+            for dim, spec in enumerate(layout.sharding_specs):
+                parts = 1 if spec == dtensor.UNSHARDED else self.mesh.dim_size(spec)
+                size.append(shape[dim] // parts)
+                start.append(0 if parts == 1 else location[spec] * size[-1])
+            blocks.append((device, start, size))
+        return blocks
+
     def _to_mesh(self, value, layout):
         """A host value (the same in every client) as a DTensor with `layout`:
         each local device gets its slice, so this works across clients too."""
         value = tf.convert_to_tensor(value)
         if dtensor.is_dtensor(value):
             return dtensor.relayout(value, layout)
-        pieces = []
-        for location in self.mesh.local_device_locations():
-            index = []
-            for dim, spec in enumerate(layout.sharding_specs):
-                if spec == dtensor.UNSHARDED:
-                    index.append(slice(None))
-                else:
-                    size = value.shape[dim] // self.mesh.dim_size(spec)
-                    index.append(slice(location[spec] * size, (location[spec] + 1) * size))
-            pieces.append(value[tuple(index)])
+        pieces = [value[tuple(slice(b, b + n) for b, n in zip(start, size))]
+                  for _, start, size in self._local_blocks(value.shape, layout)]
         return dtensor.pack(pieces, layout)
 
     def _back(self, variable, layout):
-        """Gives a Keras variable a DVariable backing with this layout."""
+        """Gives a built Keras variable a DVariable backing with this layout."""
         value = self._to_mesh(tf.convert_to_tensor(variable.value), layout)
         variable._value = dtensor.DVariable(value, trainable=variable.trainable,
                                             name=variable.name)
 
-    def shard_model(self, model) -> dict:
-        """Lays out every model variable by its logical axes; returns {path: layout}."""
+    def _create(self, variable, layout, seed):
+        """Gives a declared Keras variable (`initializers.declared`) a DVariable
+        whose every local device computes just its own block of the value."""
+        shape = tuple(variable.shape)
+        pieces = []
+        for device, start, size in self._local_blocks(shape, layout):
+            with tf.device(device):
+                pieces.append(initializers.block(variable._initializer, seed, shape, start,
+                                                 size, variable.dtype))
+        value = dtensor.pack(pieces, layout)
+        del pieces  # the DVariable below takes the only other reference
+        variable._value = dtensor.DVariable(value, trainable=variable.trainable,
+                                            name=variable.name)
+        variable._initializer = None
+
+    def layouts(self, model) -> dict:
+        """{path: layout} of every model variable by its logical axes, logged."""
         layouts, unmatched = {}, []
         for variable in model.variables:
             axes = dims.logical_axes(variable)
             if axes is None:
                 axes = (None,) * len(variable.shape)
                 unmatched.append(variable.path)
-            layout = layout_for(variable.path, tuple(variable.shape), axes, self.mesh,
-                                self.rules)
-            self._back(variable, layout)
-            layouts[variable.path] = layout
+            layouts[variable.path] = layout_for(variable.path, tuple(variable.shape), axes,
+                                                self.mesh, self.rules)
         width = max(len(path) for path in layouts)
         self.log(f"Mesh {dict(zip(self.mesh.dim_names, self.mesh.shape()))}, rules "
                  + ",".join(f"{k}:{v}" for k, v in self.rules.items()))
@@ -152,8 +170,51 @@ class Sharding:
             self.log("Replicated (no logical axes): " + ", ".join(unmatched))
         return layouts
 
+    def shard_model(self, model) -> dict:
+        """Lays out a built model's variables (their host values are sliced);
+        returns {path: layout}. For small models: `create_model` makes large ones."""
+        layouts = self.layouts(model)
+        for variable in model.variables:
+            self._back(variable, layouts[variable.path])
+        return layouts
+
+    def create_model(self, build, seed: int):
+        """(model, {path: layout}): `build()` declares the model's variables and
+        each device creates only its own shards of them (no host holds a whole
+        sharded weight). Values equal `initializers.create`'s on one device."""
+        with initializers.declared():
+            model = build()
+        layouts = self.layouts(model)
+        for variable in model.variables:
+            self._create(variable, layouts[variable.path],
+                         initializers.weight_seed(seed, initializers.relative_path(model,
+                                                                                   variable)))
+        initializers.mark_created(model.variables)
+        return model, layouts
+
+    def create_optimizer(self, optimizer, model, model_layouts: dict):
+        """Builds `optimizer` for the model's trainable variables with its slots
+        created in their weights' layouts; other variables replicated."""
+        with initializers.declared():
+            optimizer.build(model.trainable_variables)
+        placed = set()
+        for index, weight in enumerate(optimizer._trainable_variables):
+            specs = model_layouts[weight.path].sharding_specs
+            for slot, slot_specs in _slots(optimizer, index, specs):
+                self._create(slot, dtensor.Layout(slot_specs, self.mesh), seed=0)
+                placed.add(id(slot))
+        for variable in optimizer.variables:
+            if id(variable) in placed:
+                continue
+            layout = self.replicated(len(variable.shape))
+            if variable._value is None:
+                self._create(variable, layout, seed=0)
+            else:  # made by the optimizer's constructor (the step counter)
+                self._back(variable, layout)
+        initializers.mark_created(optimizer.variables)
+
     def shard_optimizer(self, optimizer, model_layouts: dict):
-        """Lays out optimizer slots like their weights; other variables replicated."""
+        """Lays out a built optimizer's slots like their weights; other variables replicated."""
         placed = set()
         for index, weight in enumerate(optimizer._trainable_variables):
             specs = model_layouts[weight.path].sharding_specs
@@ -177,14 +238,40 @@ class Sharding:
             value = value.read_value()
         return unpack_to_host(value)
 
-    def shard_batch(self, batch):
-        """Lays out a dict of [B, ...] host tensors along the mesh's batch axis."""
+    def batch_shards(self):
+        """(the batch shards this client's devices hold, in order; how many there are).
+
+        The batch is cut into as many shards as the mesh axis the `batch` rule
+        names has devices; a client feeds only the rows of its shards.
+        """
+        axis = self.rules.get(dims.BATCH)
+        if axis is None:
+            return [0], 1
+        held = sorted({location[axis] for location in self.mesh.local_device_locations()})
+        return held, self.mesh.dim_size(axis)
+
+    def shard_batch(self, rows):
+        """The global batch, laid out along the mesh's batch axis, from this
+        client's rows: a dict of [R, ...] tensors holding the rows of its
+        `batch_shards()` in order (on one client, the whole batch). Each local
+        device gets its shard's rows; no client needs the others' rows."""
+        held, count = self.batch_shards()
+        axis = self.rules.get(dims.BATCH)
         out = {}
-        for key, value in batch.items():
+        for key, value in rows.items():
             value = tf.convert_to_tensor(value)
+            per_shard = value.shape[0] // len(held)
+            shape = [per_shard * count] + value.shape.as_list()[1:]
             axes = (dims.BATCH,) + (None,) * (value.shape.rank - 1)
-            out[key] = self._to_mesh(value, layout_for(key, value.shape, axes, self.mesh,
-                                                       self.rules))
+            layout = layout_for(key, shape, axes, self.mesh, self.rules)
+            if layout.sharding_specs[0] == dtensor.UNSHARDED:  # batch replicated
+                out[key] = self._to_mesh(value, layout)
+                continue
+            pieces = []
+            for location in self.mesh.local_device_locations():
+                at = held.index(location[axis]) * per_shard
+                pieces.append(value[at:at + per_shard])
+            out[key] = dtensor.pack(pieces, layout)
         return out
 
     @contextlib.contextmanager

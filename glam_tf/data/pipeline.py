@@ -29,8 +29,8 @@ def tokenize_documents(documents: tf.data.Dataset, tokenizer) -> tf.data.Dataset
 
 def make_dataset(source_or_spec: Union[Source, str], tokenizer, batch_size: int,
                  row_length: int, seed: int, split: str = "train", repeat: bool = True,
-                 shuffle_buffer: int = 10_000, *,
-                 data_dir: Optional[str] = None) -> tf.data.Dataset:
+                 shuffle_buffer: int = 10_000, *, data_dir: Optional[str] = None,
+                 shard: tuple = (0, 1)) -> tf.data.Dataset:
     """Batches of packed rows for training (repeat=True) or one pass for evaluation.
 
     source_or_spec: a Source, or a `--data` spec (see glam_tf.data.sources).
@@ -40,6 +40,9 @@ def make_dataset(source_or_spec: Union[Source, str], tokenizer, batch_size: int,
     shuffle_buffer: documents held for shuffling a streamed (TFDS) source;
       in-memory sources are fully permuted each epoch; 0 keeps the order.
     data_dir: TFDS data directory for specs naming `tfds:` sources.
+    shard: (index, count): only documents index, index + count, ... of the
+      shuffled stream are tokenized and packed (one host's batch shard on a
+      mesh; `batch_size` is then that shard's rows).
 
     Yields {"token_ids", "segment_ids", "positions"}: int32 [batch_size, row_length]
     (see glam_tf.data.packing). repeat=True streams forever with full batches;
@@ -53,6 +56,11 @@ def make_dataset(source_or_spec: Union[Source, str], tokenizer, batch_size: int,
     if isinstance(tokenizer, (str, os.PathLike)):
         tokenizer = load_tokenizer(tokenizer)
     documents = source.stream(split, seed=seed, shuffle_buffer=shuffle_buffer, repeat=repeat)
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard={shard}: the index must be in [0, count)")
+    if count > 1:
+        documents = documents.shard(count, index)
     rows = pack_token_stream(tokenize_documents(documents, tokenizer), row_length,
                              keep_remainder=not repeat)
     return rows.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)

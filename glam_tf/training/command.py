@@ -62,21 +62,33 @@ def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenize
     stops at a checkpoint; None trains to train_config.steps.
     """
     start = time.monotonic()
+    import keras
+
     from glam_tf.data import make_dataset, parse_data_spec
+    from glam_tf.training.host_input import HostInput
     from glam_tf.training.trainer import Trainer, check_model_dir
 
     check_model_dir(model_dir, config, train_config)
     _report_accelerators(log)
     source = parse_data_spec(train_config.data)
     tokenizer = prepare_tokenizer(model_dir, config, source, tokenizer_path, log)
+    # This host reads only the batch shards its devices hold (all of one on one device).
+    shards, count = sharding.batch_shards() if sharding else ([0], 1)
+    if train_config.batch_size % count:
+        raise ValueError(f"batch_size {train_config.batch_size} does not split into the mesh's "
+                         f"{count} batch shards")
 
-    def datasets(tc, tok):
-        make = lambda split: make_dataset(source, tok, tc.batch_size, tc.seq_len + 1,
-                                          seed=tc.seed, split=split)
-        return make("train"), make("validation")
+    # Streamed sources' shuffles draw on TensorFlow's global seed as well.
+    keras.utils.set_random_seed(train_config.seed)
 
-    trainer = Trainer(model_dir, config, train_config, datasets, tokenizer=tokenizer, log=log,
-                      sharding=sharding)
+    def host_input(split):
+        return HostInput({s: make_dataset(source, tokenizer, train_config.batch_size // count,
+                                          train_config.seq_len + 1, seed=train_config.seed,
+                                          split=split, shard=(s, count))
+                          for s in shards}, count)
+
+    trainer = Trainer(model_dir, config, train_config, host_input("train"),
+                      host_input("validation"), log=log, sharding=sharding)
     if time_limit is not None:
         time_limit = max(time_limit - (time.monotonic() - start), 0.0)
     record = trainer.train(time_limit=time_limit)

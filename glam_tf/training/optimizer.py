@@ -35,8 +35,30 @@ class GlamSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
+class _OneUpdateAtATime:
+    """Runs the weights' updates one after another inside a tf.function.
+
+    Each update makes a few weight-sized temporaries; run side by side (the
+    graph orders nothing between weights) they multiplied the step's memory
+    (benchmarks/sharded_memory.py). In eager mode updates run in order anyway.
+    """
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        self._previous_update = []
+        try:
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
+        finally:
+            self._previous_update = []
+
+    def _in_turn(self):
+        return tf.control_dependencies(getattr(self, "_previous_update", []))
+
+    def _done(self, update_op):
+        self._previous_update = [update_op]
+
+
 @keras.saving.register_keras_serializable(package="glam_tf")
-class Adafactor(keras.optimizers.Optimizer):
+class Adafactor(_OneUpdateAtATime, keras.optimizers.Optimizer):
     """Factored second-moment optimizer without momentum.
 
     Update for a weight w with gradient g at step t (1-based):
@@ -76,17 +98,25 @@ class Adafactor(keras.optimizers.Optimizer):
                 self._full.append(self.add_variable_from_reference(var, "second_moment"))
 
     def update_step(self, gradient, variable, learning_rate):
+        with self._in_turn():
+            self._done(self._update(gradient, variable, learning_rate))
+
+    def _update(self, gradient, variable, learning_rate):
+        # Written to keep at most two weight-sized temporaries alive at once.
         index = self._get_variable_index(variable)
         g = tf.cast(gradient, tf.float32)
         t = tf.cast(self.iterations + 1, tf.float32)
         beta = tf.minimum(1.0 - tf.pow(t, self.decay_exponent), self.max_decay)
-        g2 = tf.square(g) + self.epsilon
         # New moments are used as computed, never re-read from their variables:
         # under DTensor a read is not ordered after the assign before it.
         if self._full[index] is None:
             row, col = self._row[index], self._col[index]
-            r = beta * tf.convert_to_tensor(row) + (1 - beta) * tf.reduce_mean(g2, axis=-1)
-            c = beta * tf.convert_to_tensor(col) + (1 - beta) * tf.reduce_mean(g2, axis=-2)
+            g2 = tf.square(g)  # mean(g^2 + epsilon) = mean(g^2) + epsilon
+            r = beta * tf.convert_to_tensor(row) + (1 - beta) * (
+                tf.reduce_mean(g2, axis=-1) + self.epsilon)
+            c = beta * tf.convert_to_tensor(col) + (1 - beta) * (
+                tf.reduce_mean(g2, axis=-2) + self.epsilon)
+            del g2
             row.assign(r)
             col.assign(c)
             # 1/sqrt(v) for v = outer(r, c) / mean(r), as two factors: the
@@ -95,14 +125,14 @@ class Adafactor(keras.optimizers.Optimizer):
             update = g * row_factor[..., :, None] * tf.math.rsqrt(c)[..., None, :]
         else:
             full = self._full[index]
-            v = beta * tf.convert_to_tensor(full) + (1 - beta) * g2
+            v = beta * tf.convert_to_tensor(full) + (1 - beta) * (tf.square(g) + self.epsilon)
             full.assign(v)
             update = g * tf.math.rsqrt(v)
-        update /= tf.maximum(1.0, _rms(update) / self.clip_threshold)
-        step = tf.cast(learning_rate, tf.float32) * update
+        scale = tf.cast(learning_rate, tf.float32) / tf.maximum(
+            1.0, _rms(update) / self.clip_threshold)
         if self.multiply_by_parameter_scale:
-            step *= tf.maximum(self.epsilon_scale, _rms(tf.convert_to_tensor(variable)))
-        variable.assign_sub(tf.cast(step, variable.dtype))
+            scale *= tf.maximum(self.epsilon_scale, _rms(tf.convert_to_tensor(variable)))
+        return variable.assign_sub(tf.cast(update * scale, variable.dtype), read_value=False)
 
     def get_config(self):
         return {**super().get_config(), "decay_exponent": self.decay_exponent,
@@ -117,7 +147,7 @@ def _rms(x):
 
 
 @keras.saving.register_keras_serializable(package="glam_tf")
-class Adam(keras.optimizers.Optimizer):
+class Adam(_OneUpdateAtATime, keras.optimizers.Optimizer):
     """Adam (Kingma & Ba) with bias correction, for comparison runs.
 
     Same maths as `keras.optimizers.Adam`, but the new moments are used as
@@ -139,6 +169,10 @@ class Adam(keras.optimizers.Optimizer):
         self._velocities = [self.add_variable_from_reference(v, "velocity") for v in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
+        with self._in_turn():
+            self._done(self._update(gradient, variable, learning_rate))
+
+    def _update(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         m_var, v_var = self._momentums[index], self._velocities[index]
         g = tf.cast(gradient, tf.float32)
@@ -149,7 +183,8 @@ class Adam(keras.optimizers.Optimizer):
         v_var.assign(v)
         alpha = (tf.cast(learning_rate, tf.float32) * tf.sqrt(1 - tf.pow(self.beta_2, t))
                  / (1 - tf.pow(self.beta_1, t)))
-        variable.assign_sub(tf.cast(alpha * m / (tf.sqrt(v) + self.epsilon), variable.dtype))
+        return variable.assign_sub(tf.cast(alpha * m / (tf.sqrt(v) + self.epsilon),
+                                           variable.dtype), read_value=False)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -23,9 +23,10 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from glam_tf import fileio
+from glam_tf import fileio, initializers
 from glam_tf.config import GlamConfig
 from glam_tf.model import GlamModel
+from glam_tf.training.host_input import HostInput
 from glam_tf.training.loss import lm_loss
 from glam_tf.training.optimizer import Adafactor, Adam, GlamSchedule
 from glam_tf.training.run_config import TrainConfig
@@ -38,59 +39,64 @@ class ModelDirError(ValueError):
 
 
 class Trainer:
-    """Builds model, optimizer, data and checkpoints for one model directory.
+    """Model, optimizer, data and checkpoints of one run in a model directory.
 
-    `datasets(train_config, tokenizer)` must return (train, validation)
-    tf.data datasets of packed batches {"token_ids", "segment_ids"} of shape
-    [batch_size, seq_len + 1]; the train iterator is checkpointed.
+    The caller has checked the model directory (`check_model_dir`; `glam train`
+    does). train_data and validation_data: this process's rows of each packed
+    batch {"token_ids", "segment_ids"} [rows, seq_len + 1], as a tf.data
+    dataset (one device: all batch_size rows) or a `HostInput` (on a mesh: the
+    batch shards this host's devices hold, see `Sharding.batch_shards`). The
+    train position is checkpointed with the model.
     """
 
-    def __init__(self, model_dir, config: GlamConfig, train_config: TrainConfig, datasets,
-                 tokenizer=None, log=print, sharding=None):
+    def __init__(self, model_dir, config: GlamConfig, train_config: TrainConfig, train_data,
+                 validation_data, log=print, sharding=None):
         self.model_dir = model_dir
         self.config = config
         self.train_config = train_config
         self.log = log
         self.sharding = sharding  # a glam_tf.sharding.Sharding, or None for one device
-        check_model_dir(model_dir, config, train_config)
-        keras.utils.set_random_seed(train_config.seed)
-        self.model = GlamModel(config, dispatch=_dispatch(train_config.dispatch, sharding))
-        # On a mesh the model is laid out before the optimizer is built: Keras
-        # keys its slots by the variables' backing objects.
-        layouts = sharding.shard_model(self.model) if sharding else None
-        self.optimizer = make_optimizer(train_config)
-        self.optimizer.build(self.model.trainable_variables)
-        if sharding:
-            sharding.shard_optimizer(self.optimizer, layouts)
-        train_data, validation_data = datasets(train_config, tokenizer)
-        self.data = iter(train_data)
-        self.validation_batches = list(validation_data.take(train_config.eval_batches))
+        keras.utils.set_random_seed(train_config.seed)  # the routers' noise, the data order
+        self.model, self.optimizer = create_model_and_optimizer(config, train_config, sharding)
+        self.data = HostInput.of(train_data)
+        self.validation_batches = HostInput.of(validation_data).take(train_config.eval_batches)
         counter = sharding.variable if sharding else tf.Variable
         self.step = counter(tf.constant(0, tf.int64), trainable=False, name="step")
         self.skipped = counter(tf.constant(0, tf.int64), trainable=False, name="skipped_steps")
-        # The input position is a checkpoint of its own: on a mesh the model's
-        # checkpoint holds only DTensors, and the iterator's state is not one.
-        # Both are saved at every checkpoint step, under the same number.
-        state = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                    step=self.step, skipped=self.skipped)
-        position = tf.train.Checkpoint(data=self.data)
-        directory = os.path.join(model_dir, "checkpoints")
-        self.checkpoints = tf.train.CheckpointManager(
-            state, directory, max_to_keep=train_config.keep_checkpoints)
-        self.data_checkpoints = tf.train.CheckpointManager(
-            position, os.path.join(directory, "data"), max_to_keep=train_config.keep_checkpoints)
         self.run_log = RunLog(model_dir)
-        if self.checkpoints.latest_checkpoint:
-            state.restore(self.checkpoints.latest_checkpoint).assert_existing_objects_matched()
-            data_path = os.path.join(directory, "data",
-                                     os.path.basename(self.checkpoints.latest_checkpoint))
-            position.restore(data_path).assert_existing_objects_matched()
-            dropped = self.run_log.drop_steps_after(self.steps_done)
-            self.log(f"Resuming {model_dir} from step {self.steps_done}"
-                     + (f" (redoing {dropped} logged steps after it)" if dropped else ""))
+        self._open_checkpoints()
         self._train_step = self._on_mesh(tf.function(self._step_fn))
         self._eval_step = self._on_mesh(tf.function(
             lambda batch: lm_loss(self.model, batch, training=False)[1]))
+
+    def _open_checkpoints(self):
+        """Checkpoint managers for the state and for each data shard's position;
+        resumes from the latest checkpoint there is.
+
+        The input positions are checkpoints of their own: on a mesh the state's
+        checkpoint holds only DTensors, and an iterator's state is not one.
+        All are saved at every checkpoint step, under the same number.
+        """
+        tc, directory = self.train_config, os.path.join(self.model_dir, "checkpoints")
+        state = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                    step=self.step, skipped=self.skipped)
+        self.checkpoints = tf.train.CheckpointManager(state, directory,
+                                                      max_to_keep=tc.keep_checkpoints)
+        self.data_checkpoints = _AllOf(self.data.checkpoints(directory, tc.keep_checkpoints))
+        latest = self.checkpoints.latest_checkpoint
+        if not latest:
+            return
+        # Each device reads just its own slices of every saved tensor, whatever
+        # mesh (or single device) wrote them.
+        state.restore(latest).assert_existing_objects_matched()
+        restored_data = self.data_checkpoints.restore(os.path.basename(latest))
+        dropped = self.run_log.drop_steps_after(self.steps_done)
+        self.log(f"Resuming {self.model_dir} from step {self.steps_done}"
+                 + (f" (redoing {dropped} logged steps after it)" if dropped else ""))
+        if not restored_data:
+            self.log(f"The input of step {self.steps_done} was split into other batch shards "
+                     f"than these {self.data.count}: the model resumes exactly, but each "
+                     "data shard's stream starts from its beginning")
 
     def _on_mesh(self, step):
         """step(batch) on the mesh when sharded: batch laid out, results back on the host."""
@@ -201,6 +207,48 @@ def _dispatch(choice, sharding):
     if choice == "auto":
         return "einsum" if sharding else "gather"
     return choice
+
+
+def create_model_and_optimizer(config: GlamConfig, train_config: TrainConfig, sharding=None):
+    """(model, optimizer), every weight drawn by `glam_tf.initializers` from the run seed.
+
+    On a mesh each device creates only its shards of each weight and slot
+    (`Sharding.create_model`); on one device the same draws are made whole,
+    so both start from equal values.
+    """
+    build = lambda: GlamModel(config, dispatch=_dispatch(train_config.dispatch, sharding))
+    optimizer = make_optimizer(train_config)
+    if sharding:
+        model, layouts = sharding.create_model(build, train_config.seed)
+        # Keras keys the slots by the weights' backing variables: they exist now.
+        sharding.create_optimizer(optimizer, model, layouts)
+        return model, optimizer
+    with initializers.declared():
+        model = build()
+    initializers.create(model.variables, lambda v: initializers.weight_seed(
+        train_config.seed, initializers.relative_path(model, v)))
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+class _AllOf:
+    """Several CheckpointManagers saved and restored as one."""
+
+    def __init__(self, managers):
+        self.managers = managers
+
+    def save(self, checkpoint_number):
+        for manager in self.managers:
+            manager.save(checkpoint_number=checkpoint_number)
+
+    def restore(self, name) -> bool:
+        """Restores checkpoint `name` (ckpt-N) of every manager; False if one lacks it."""
+        paths = [os.path.join(m.directory, name) for m in self.managers]
+        if not all(tf.io.gfile.exists(p + ".index") for p in paths):
+            return False
+        for manager, path in zip(self.managers, paths):
+            manager.checkpoint.restore(path).assert_existing_objects_matched()
+        return True
 
 
 def make_optimizer(train_config: TrainConfig):

@@ -64,6 +64,14 @@ def test_ratio_lines_round_trip_with_targets():
     assert ratios.parse_ratio_line("mfu[glam_tiny]: 0.350 (achieved ...)") is None
 
 
+def test_a_ratio_line_term_may_be_a_parenthesized_expression():
+    line = ratios.ratio_line("sharded_memory[clients=2]", "peak_client_bytes",
+                             "(model_state_bytes / 2)", 1.21, 1.3)
+    fields = ratios.parse_ratio_line(line)
+    assert fields["den"] == "(model_state_bytes / 2)" and fields["ratio"] == 1.21
+    assert fields["verdict"] == "MET"
+
+
 def test_mean_and_sample_std():
     mean, std = ratios.mean_std([1.0, 2.0, 3.0])
     assert mean == 2.0 and std == 1.0

@@ -20,12 +20,13 @@ from glam_tf import sharding  # noqa: E402
 
 sharding.configure_virtual_devices(4)
 
-import test_sharding as shared  # noqa: E402
-from glam_tf.training.trainer import Trainer  # noqa: E402
+import runs  # noqa: E402
 
-mesh_sharding = shared._sharding()
-trainer = Trainer(model_dir, shared.CONFIG, shared.RUN, shared._random_rows,
-                  log=lambda _: None, sharding=mesh_sharding)
-shared._decisive_router(trainer)
+# Each client feeds only its own batch shard: its 4 devices hold batch row
+# block `client_id` of the batch:2,expert:4 mesh.
+mesh_sharding = runs.make_sharding()
+assert mesh_sharding.batch_shards() == ([client_id], 2)
+trainer = runs.trainer(model_dir, runs.RUN, mesh_sharding)
+runs.decisive_router(trainer)
 trainer.train()
 print(f"client {client_id} done at step {trainer.steps_done}")

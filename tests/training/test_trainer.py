@@ -1,13 +1,14 @@
 import dataclasses
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from glam_tf.config import GlamConfig
 from glam_tf.training.run_config import TrainConfig
-from glam_tf.training.trainer import ModelDirError, Trainer
+from glam_tf.training.trainer import ModelDirError, Trainer, check_model_dir
 
 SMALL = GlamConfig(vocab_size=64, num_layers=2, d_model=32, d_ff=64, num_heads=2, head_dim=16,
                    num_experts=4, group_size=64, max_seq_len=32, min_expert_capacity=1)
@@ -15,7 +16,7 @@ RUN = TrainConfig(steps=12, batch_size=4, seq_len=16, checkpoint_every=4, log_ev
                   eval_every=6, eval_batches=2)
 
 
-def _counting_data(train_config, tokenizer):
+def _counting_data(train_config):
     """Rows of an arithmetic pattern a model can learn quickly; two docs per row."""
     def make(seed):
         length = train_config.seq_len + 1
@@ -28,26 +29,31 @@ def _counting_data(train_config, tokenizer):
     return make(train_config.seed), make(train_config.seed + 1)
 
 
+def _trainer(model_dir, config=SMALL, run=RUN, log=lambda _: None):
+    """A Trainer in a checked model dir, as `glam train` makes one."""
+    check_model_dir(str(model_dir), config, run)
+    keras.utils.set_random_seed(run.seed)  # the shuffle draws on TF's global seed
+    return Trainer(str(model_dir), config, run, *_counting_data(run), log=log)
+
+
 def _metrics(model_dir):
     with open(model_dir / "metrics.jsonl") as f:
         return [json.loads(line) for line in f]
 
 
 def test_loss_falls_on_a_learnable_pattern(tmp_path):
-    trainer = Trainer(str(tmp_path), SMALL, dataclasses.replace(RUN, steps=30), _counting_data,
-                      log=lambda _: None)
+    trainer = _trainer(tmp_path, run=dataclasses.replace(RUN, steps=30))
     trainer.train()
     losses = [r["cross_entropy"] for r in _metrics(tmp_path) if "cross_entropy" in r]
     assert losses[-1] < 0.5 * losses[0], losses
 
 
 def test_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(tmp_path):
-    Trainer(str(tmp_path / "a"), SMALL, RUN, _counting_data, log=lambda _: None).train()
-    first = Trainer(str(tmp_path / "b"), SMALL, dataclasses.replace(RUN, steps=8),
-                    _counting_data, log=lambda _: None)
+    _trainer(tmp_path / "a").train()
+    first = _trainer(tmp_path / "b", run=dataclasses.replace(RUN, steps=8))
     first.train()
     messages = []
-    Trainer(str(tmp_path / "b"), SMALL, RUN, _counting_data, log=messages.append).train()
+    _trainer(tmp_path / "b", log=messages.append).train()
     assert messages[0].startswith(f"Resuming {tmp_path / 'b'} from step 8")
     # Training records but their speed (a stopped run also validates at its last step).
     without_speed = lambda records: [{k: v for k, v in r.items() if k != "tokens_per_second"}
@@ -56,7 +62,7 @@ def test_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(tmp_
 
 
 def test_a_nan_step_is_skipped_and_leaves_every_weight_unchanged(tmp_path):
-    trainer = Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None)
+    trainer = _trainer(tmp_path)
     batch = next(trainer.data)
     trainer.train_step(batch)
     before = [w.numpy().copy() for w in trainer.model.weights]
@@ -76,20 +82,20 @@ def test_a_nan_step_is_skipped_and_leaves_every_weight_unchanged(tmp_path):
 
 
 def test_another_model_config_in_the_model_dir_is_an_error(tmp_path):
-    Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None)
+    _trainer(tmp_path)
     with pytest.raises(ModelDirError, match="differs in d_ff"):
-        Trainer(str(tmp_path), dataclasses.replace(SMALL, d_ff=32), RUN, _counting_data)
+        check_model_dir(str(tmp_path), dataclasses.replace(SMALL, d_ff=32), RUN)
     assert GlamConfig.from_json((tmp_path / "config.json").read_text()) == SMALL
 
 
 def test_other_data_settings_in_the_model_dir_are_an_error(tmp_path):
-    Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None)
+    _trainer(tmp_path)
     with pytest.raises(ModelDirError, match="batch_size=4"):
-        Trainer(str(tmp_path), SMALL, dataclasses.replace(RUN, batch_size=8), _counting_data)
+        check_model_dir(str(tmp_path), SMALL, dataclasses.replace(RUN, batch_size=8))
 
 
 def test_summaries_hold_loss_parts_and_routing_statistics(tmp_path):
-    Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None).train()
+    _trainer(tmp_path).train()
     record = _metrics(tmp_path)[0]
     for key in ("loss", "cross_entropy", "moe_aux_loss", "router_z_loss", "logit_z_loss",
                 "learning_rate", "tokens_per_second", "skipped_steps"):
@@ -104,7 +110,7 @@ def test_summaries_hold_loss_parts_and_routing_statistics(tmp_path):
 
 
 def test_metrics_jsonl_records_each_moe_layers_expert_load_fractions(tmp_path):
-    Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None).train()
+    _trainer(tmp_path).train()
     records = [r for r in _metrics(tmp_path) if "loss" in r]
     assert records and all("expert_load" in r for r in records)
     for record in records:
@@ -115,13 +121,13 @@ def test_metrics_jsonl_records_each_moe_layers_expert_load_fractions(tmp_path):
 
 def test_time_limit_stops_at_a_checkpointed_step_and_a_rerun_goes_on(tmp_path):
     messages = []
-    trainer = Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=messages.append)
+    trainer = _trainer(tmp_path, log=messages.append)
     trainer.train(time_limit=0.0)
     assert trainer.stopped_early and trainer.steps_done == 1
     assert trainer.checkpoints.latest_checkpoint.endswith("ckpt-1")
     assert any(m.startswith("Stopping at step 1/12: the time limit") for m in messages)
     assert any(r.get("step") == 1 and "validation_cross_entropy" in r for r in _metrics(tmp_path))
-    again = Trainer(str(tmp_path), SMALL, RUN, _counting_data, log=lambda _: None)
+    again = _trainer(tmp_path)
     again.train(time_limit=600.0)
     assert not again.stopped_early and again.steps_done == RUN.steps
 
@@ -136,12 +142,11 @@ def test_tiny_preset_loss_falls_clearly_on_the_embedded_corpus(tmp_path, tokeniz
     run = TrainConfig(steps=40, batch_size=8, seq_len=64, log_every=1, eval_every=40,
                       checkpoint_every=40)
 
-    def embedded(tc, tok):
-        make = lambda split: make_dataset("embedded", tok, tc.batch_size, tc.seq_len + 1,
-                                          seed=tc.seed, split=split)
-        return make("train"), make("validation")
-
-    trainer = Trainer(str(tmp_path), config, run, embedded, tokenizer=load_tokenizer(tokenizer),
+    tok = load_tokenizer(tokenizer)
+    make = lambda split: make_dataset("embedded", tok, run.batch_size, run.seq_len + 1,
+                                      seed=run.seed, split=split)
+    check_model_dir(str(tmp_path), config, run)
+    trainer = Trainer(str(tmp_path), config, run, make("train"), make("validation"),
                       log=lambda _: None)
     initial = trainer.validation_loss()
     trainer.train()

@@ -1,0 +1,161 @@
+"""sharded_memory: each client of a two-host mesh holds about its share of the model.
+
+  sharded_memory[clients=2]  two DTensor clients on loopback (4 virtual CPUs
+      each, one `batch:1,expert:8` mesh: each client's devices hold half of
+      the experts) build a GLaM whose weights and Adafactor state exceed 1 GB,
+      train 2 steps and write a checkpoint. Each client reports its peak
+      resident memory above its own baseline (measured before the model is
+      built: VmHWM - VmRSS from /proc/self/status); the ratio is the larger
+      client's peak over half the model state (weights + gradients + optimizer
+      state). 1.0x would be a client holding exactly its half and nothing else.
+
+usage: python benchmarks/sharded_memory.py [--experts 64] [--layers 4]
+About 3 minutes on 2 cores; needs about 3 GB of free memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from ratios import ratio_line  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+MESH = "batch:1,expert:8"
+TARGET = 1.3
+
+
+def _status_bytes(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def config_for(experts, layers):
+    """Large experts (split between the clients) in every block, small replicated
+    parts: on virtual CPUs each of a client's 4 devices keeps its own copy of
+    a replicated weight in the same host memory."""
+    from glam_tf.config import GlamConfig
+
+    return GlamConfig(vocab_size=512, num_layers=layers, d_model=256, d_ff=2048, num_heads=4,
+                      head_dim=64, num_experts=experts, moe_interval=1, group_size=256,
+                      max_seq_len=64)
+
+
+def model_state_bytes(config):
+    """float32 weights + gradients + Adafactor state of the whole model, from the plan."""
+    from glam_tf.sharding import memory_per_device
+
+    plan = memory_per_device(config, "batch:1")
+    return plan["total"]
+
+
+def client(client_id, ports, model_dir, experts, layers):
+    os.environ.update({
+        "DTENSOR_CLIENT_ID": str(client_id), "DTENSOR_NUM_CLIENTS": str(len(ports)),
+        "DTENSOR_JOB_NAME": "worker",
+        "DTENSOR_JOBS": ",".join(f"localhost:{port}" for port in ports),
+        "TF_CPP_MIN_LOG_LEVEL": "3"})
+    from glam_tf import sharding
+
+    sharding.configure_virtual_devices(4)
+    import tensorflow as tf
+
+    from glam_tf.training.run_config import TrainConfig
+    from glam_tf.training.trainer import Trainer, check_model_dir
+
+    config = config_for(experts, layers)
+    run = TrainConfig(steps=2, batch_size=8, seq_len=32, log_every=1, eval_every=2,
+                      checkpoint_every=2, eval_batches=1)
+    mesh = sharding.make_mesh(MESH)
+    mesh_sharding = sharding.Sharding(
+        mesh, sharding.parse_layout(sharding.DEFAULT_LAYOUT, mesh.dim_names, strict=False),
+        log=lambda _: None)
+    rows = tf.random.stateless_uniform([run.batch_size, run.seq_len + 1], seed=[1, 2],
+                                       minval=3, maxval=config.vocab_size, dtype=tf.int32)
+    data = tf.data.Dataset.from_tensors({"token_ids": rows,
+                                         "segment_ids": tf.ones_like(rows)}).repeat()
+    check_model_dir(model_dir, config, run)
+    next(iter(data))  # the input pipeline's own memory belongs to the baseline
+    baseline = _status_bytes("VmRSS")
+    peaks = {}
+
+    def mark(phase):  # the high-water mark above the baseline once `phase` is done
+        peaks[phase] = _status_bytes("VmHWM") - baseline
+
+    trainer = Trainer(model_dir, config, run, data, data, log=lambda _: None,
+                      sharding=mesh_sharding)
+    mark("built")
+    for step in range(run.steps):
+        trainer.train_step(next(trainer.data))
+        mark(f"step {step + 1}")
+    trainer.checkpoints.save(checkpoint_number=trainer.steps_done)
+    mark("checkpoint")
+    print(json.dumps({"client": client_id, "baseline": baseline, "peaks": peaks,
+                      "peak": peaks["checkpoint"], "steps": trainer.steps_done,
+                      "checkpoint": trainer.checkpoints.latest_checkpoint}), flush=True)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--experts", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ports", help=argparse.SUPPRESS)
+    parser.add_argument("--model_dir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.client is not None:
+        return client(args.client, args.ports.split(","), args.model_dir, args.experts,
+                      args.layers)
+    ports = ",".join(map(str, _free_ports(2)))
+    with tempfile.TemporaryDirectory() as work:
+        runs = [subprocess.Popen(
+            [sys.executable, __file__, "--client", str(i), "--ports", ports,
+             "--model_dir", os.path.join(work, f"client{i}"), "--experts", str(args.experts),
+             "--layers", str(args.layers)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+        outputs = [run.communicate(timeout=3600)[0] for run in runs]
+    reports = []
+    for i, (run, output) in enumerate(zip(runs, outputs)):
+        lines = [line for line in output.splitlines() if line.startswith('{"client"')]
+        if run.returncode or not lines:
+            print(f"client {i} failed:\n{output[-4000:]}", file=sys.stderr)
+            return 1
+        reports.append(json.loads(lines[-1]))
+    state = model_state_bytes(config_for(args.experts, args.layers))
+    gib = 1 << 30
+    for r in reports:
+        phases = ", ".join(f"{k} {v / gib:.2f}" for k, v in r["peaks"].items())
+        print(f"client {r['client']}: peak {r['peak'] / gib:.2f} GiB above a baseline of "
+              f"{r['baseline'] / gib:.2f} GiB (GiB after each phase: {phases}), "
+              f"{r['steps']} steps, checkpoint {os.path.basename(r['checkpoint'])}")
+    print(f"model state (weights + gradients + Adafactor): {state / gib:.2f} GiB; "
+          f"each client's half {state / 2 / gib:.2f} GiB")
+    peak = max(r["peak"] for r in reports)
+    print(ratio_line("sharded_memory[clients=2]", "peak_client_bytes",
+                     "(model_state_bytes / 2)", peak / (state / 2), target=TARGET,
+                     note=f"mesh {MESH}, {args.experts} experts, {args.layers} layers"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
