@@ -9,6 +9,9 @@
   3  benchmarks/moe_vs_dense.py    glam_tiny vs a FLOP-matched dense model, 3 seeds:
                                    validation cross-entropy and curves (PNG)
   4  benchmarks/decode.py          decoding tokens/s with and without the KV cache
+  5  benchmarks/compiled_steps.py  tokens/s of glam_tiny training and the 0.1B/64E
+                                   MoE layer step, with and without XLA, 1 or 10
+                                   steps per tf.function call
 
 Each item runs as its own process (one after the other, never two at once);
 its full output goes to --log_dir and its ratio lines (benchmarks/ratios.py
@@ -17,11 +20,12 @@ format) are printed here as they come:
 --quick runs every item at toy sizes (about a minute; what tests/benchmarks
 runs): the figures of a quick run are not the documented ones.
 
-    python benchmarks/run_all.py [--items 1,2,3,4] [--quick] [--no-anchors] [--log_dir DIR]
+    python benchmarks/run_all.py [--items 1,2,3,4,5] [--quick] [--no-anchors] [--log_dir DIR]
 
-The whole default run takes about 20-25 minutes on 2 cores (item 3 about 13,
+The whole default run takes about 25-30 minutes on 2 cores (item 3 about 13,
 item 1 about 5: Mixtral's step at the 0.1B/64E shape alone takes 25-50 s;
-items 2 and 4 about 2). Item 1 needs up to ~13 GB of memory at its peak.
+item 5 about 4, a minute of it XLA compiling; items 2 and 4 about 2). Item 1
+needs up to ~13 GB of memory at its peak.
 """
 
 import argparse
@@ -48,6 +52,9 @@ ITEMS = {
            "--batch_size", "2", "--seq_len", "32", "--tokenizer_documents", "300"]),
     "4": ("decode with and without cache", "decode.py", [],
           ["--prompt_lengths", "16", "--new_tokens", "4", "--rounds", "1"]),
+    "5": ("XLA and steps per call", "compiled_steps.py", [],
+          ["--rounds", "1", "--loops", "2", "--steps", "2", "--batch-size", "2",
+           "--seq-len", "32", "--layer", "tiny"]),
 }
 
 
@@ -94,7 +101,7 @@ def run_item(key, quick, no_anchors, log_dir, extra):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", default="1,2,3,4", help="comma list of 1,2,3,4")
+    parser.add_argument("--items", default="1,2,3,4,5", help="comma list of 1,2,3,4,5")
     parser.add_argument("--quick", action="store_true", help="toy sizes (a smoke run)")
     parser.add_argument("--no-anchors", action="store_true",
                         help="item 1 without the anchor venv (our variants only)")

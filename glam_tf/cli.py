@@ -94,6 +94,17 @@ def _dry_run(args, config) -> int:
     return 0 if fits else 1
 
 
+def _positive_int(flag: str, text: str) -> int:
+    """An integer >= 1 from a flag's text; a ValueError (one line, no usage block) naming both."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{flag} {text!r}: must be an integer >= 1")
+    return value
+
+
 def _train(args) -> int:
     config = _config_from_args(args)
     if args.dry_run:
@@ -120,7 +131,9 @@ def _train(args) -> int:
         data=args.data, seed=args.seed, peak_learning_rate=args.learning_rate,
         constant_steps=args.constant_steps, warmup_steps=args.warmup_steps,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-        eval_every=args.eval_every, dispatch=args.dispatch, optimizer=args.optimizer)
+        eval_every=args.eval_every, dispatch=args.dispatch, optimizer=args.optimizer,
+        jit_compile=args.jit_compile,
+        steps_per_loop=_positive_int("--steps_per_loop", args.steps_per_loop))
     run_train(args.model_dir, config, train_config, tokenizer_path=args.tokenizer,
               sharding=mesh_sharding)
     return 0
@@ -303,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dispatch", choices=("auto", "gather", "einsum"), default="auto",
                        help="MoE dispatch: auto = gather on one device, einsum on a mesh")
     train.add_argument("--optimizer", choices=("adafactor", "adam"), default="adafactor")
+    train.add_argument("--jit_compile", action="store_true",
+                       help="compile the train and eval steps with XLA (docs/training.md)")
+    train.add_argument("--steps_per_loop", default="1", metavar="N",
+                       help="run N steps per call, so the host waits once per N steps; "
+                            "log lines are kept per step (docs/training.md)")
     train.add_argument("--mesh", help="DTensor mesh, e.g. batch:2,expert:4, or auto: experts "
                                       "over as many devices as divide them (docs/sharding.md)")
     train.add_argument("--layout", help="logical:mesh axis rules, e.g. "

@@ -9,6 +9,9 @@ from glam_tf.config import ConfigError
 
 # Fields that fix which batches a run sees: resuming with other values would
 # silently change the data, so they must match the model directory's.
+# jit_compile and steps_per_loop are not among them: every step takes the
+# next batch of the same iterator however the steps are run, so a run may
+# resume with them changed.
 DATA_FIELDS = ("data", "batch_size", "seq_len", "seed")
 
 
@@ -29,10 +32,13 @@ class TrainConfig:
     eval_batches: int = 4
     dispatch: str = "auto"  # gather on one device, einsum on a mesh
     optimizer: str = "adafactor"
+    jit_compile: bool = False  # train and eval steps compiled with XLA
+    steps_per_loop: int = 1  # steps per tf.function call (Keras' steps_per_execution)
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "seq_len", "checkpoint_every", "keep_checkpoints",
-                     "log_every", "eval_every", "eval_batches", "constant_steps"):
+                     "log_every", "eval_every", "eval_batches", "constant_steps",
+                     "steps_per_loop"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(name, value, "must be an integer >= 1")
@@ -44,6 +50,8 @@ class TrainConfig:
             raise ConfigError("dispatch", self.dispatch, "must be auto, gather or einsum")
         if self.optimizer not in ("adafactor", "adam"):
             raise ConfigError("optimizer", self.optimizer, "must be adafactor or adam")
+        if not isinstance(self.jit_compile, bool):
+            raise ConfigError("jit_compile", self.jit_compile, "must be true or false")
         if not self.data:
             raise ConfigError("data", self.data, "must name a data source")
 

@@ -14,6 +14,7 @@ model config or data setting there is an error, never an overwrite.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -21,12 +22,14 @@ import time
 from typing import Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from glam_tf import fileio, initializers
 from glam_tf.config import GlamConfig
 from glam_tf.model import GlamModel
 from glam_tf.training.host_input import HostInput
+from glam_tf.training.loop import StepOutputs, crosses, make_train_loop, unstack
 from glam_tf.training.loss import lm_loss
 from glam_tf.training.optimizer import Adafactor, Adam, GlamSchedule
 from glam_tf.training.run_config import TrainConfig
@@ -56,6 +59,7 @@ class Trainer:
         self.train_config = train_config
         self.log = log
         self.sharding = sharding  # a glam_tf.sharding.Sharding, or None for one device
+        _check_step_options(train_config, sharding)
         keras.utils.set_random_seed(train_config.seed)  # the routers' noise, the data order
         self.model, self.optimizer = create_model_and_optimizer(config, train_config, sharding)
         self.data = HostInput.of(train_data)
@@ -65,9 +69,11 @@ class Trainer:
         self.skipped = counter(tf.constant(0, tf.int64), trainable=False, name="skipped_steps")
         self.run_log = RunLog(model_dir)
         self._open_checkpoints()
-        self._train_step = self._on_mesh(tf.function(self._step_fn))
+        self._train_step = self._on_mesh(
+            tf.function(self._step_fn, jit_compile=train_config.jit_compile))
         self._eval_step = self._on_mesh(tf.function(
-            lambda batch: lm_loss(self.model, batch, training=False)[1]))
+            lambda batch: lm_loss(self.model, batch, training=False)[1],
+            jit_compile=train_config.jit_compile))
 
     def _open_checkpoints(self):
         """Checkpoint managers for the state and for each data shard's position;
@@ -142,6 +148,21 @@ class Trainer:
         """One step on `batch`; a step with a NaN/Inf loss or gradient changes no weight."""
         return self._train_step(batch)
 
+    def train_steps(self, count: int) -> list:
+        """`count` steps on the next batches of the train iterator, in one call
+        (the host waits once); returns each step's StepOutputs as numpy values."""
+        if self.sharding:  # one step per call: the batch is laid out on the mesh eagerly
+            parts, routing = self.train_step(next(self.data))
+            outputs = StepOutputs(parts, routing, self._iterations(), self.skipped_steps)
+            return [tf.nest.map_structure(np.asarray, outputs)]
+        return unstack(self._train_loop(tf.constant(count, tf.int32)))
+
+    @functools.cached_property
+    def _train_loop(self):
+        return make_train_loop(self._train_step, self.data,
+                               lambda: (tf.identity(self.optimizer.iterations.value),
+                                        tf.identity(self.skipped)))
+
     def validation_loss(self) -> float:
         losses = [self._eval_step(b) for b in self.validation_batches]
         total = sum(float(p["cross_entropy"]) * float(p["target_tokens"]) for p in losses)
@@ -150,9 +171,14 @@ class Trainer:
     def train(self, time_limit: Optional[float] = None) -> dict:
         """Trains up to train_config.steps; returns the last logged record.
 
-        time_limit: seconds; once a step ends past it, that step is logged,
-        validated and checkpointed like the last one, and training stops
-        (`stopped_early` tells). A later `train()` resumes from there.
+        Steps run train_config.steps_per_loop at a time (the last loop may be
+        shorter). Every logged step is logged with its own values; validation
+        and checkpoints happen at the end of a loop that passed a multiple of
+        eval_every / checkpoint_every (so at those multiples when they are
+        multiples of steps_per_loop), and after the last step.
+        time_limit: seconds; once a loop ends past it, its last step is
+        logged, validated and checkpointed like the last one, and training
+        stops (`stopped_early` tells). A later `train()` resumes from there.
         """
         tc = self.train_config
         record = {}
@@ -161,25 +187,30 @@ class Trainer:
         bar = ProgressBar(sys.stdout)  # the stream of self.log's default, print
         window_start, window_tokens = time.perf_counter(), 0.0
         while self.steps_done < tc.steps:
-            parts, routing = self.train_step(next(self.data))
+            start = self.steps_done
+            outputs = self.train_steps(min(tc.steps_per_loop, tc.steps - start))
             step = self.steps_done
             out_of_time = deadline is not None and time.monotonic() >= deadline
             last = step == tc.steps or out_of_time
-            window_tokens += float(parts["target_tokens"])
+            window_tokens += sum(float(o.parts["target_tokens"]) for o in outputs)
             speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
-            bar.draw(step, tc.steps, suffix=bar_text(float(parts["loss"]), speed))
-            if step % tc.log_every == 0 or last:
-                record = self.run_log.train_step(step, parts, self._learning_rate(),
-                                                 speed, self.skipped_steps, routing)
-                bar.clear()
-                self.log(progress_line(record, tc.steps))
+            bar.draw(step, tc.steps, suffix=bar_text(float(outputs[-1].parts["loss"]), speed))
+            logged = False
+            for done, o in enumerate(outputs, start + 1):
+                if done % tc.log_every == 0 or (last and done == step):
+                    record = self.run_log.train_step(done, o.parts, self._learning_rate(o.iterations),
+                                                     speed, int(o.skipped), o.routing)
+                    bar.clear()
+                    self.log(progress_line(record, tc.steps))
+                    logged = True
+            if logged:
                 window_start, window_tokens = time.perf_counter(), 0.0
-            if step % tc.eval_every == 0 or last:
+            if crosses(start, step, tc.eval_every) or last:
                 loss = self.validation_loss()
                 self.run_log.validation(step, loss)
                 bar.clear()
                 self.log(f"step {step}/{tc.steps}  validation cross-entropy {loss:.4f}")
-            if step % tc.checkpoint_every == 0 or last:
+            if crosses(start, step, tc.checkpoint_every) or last:
                 self.data_checkpoints.save(checkpoint_number=step)
                 self.checkpoints.save(checkpoint_number=step)
             if out_of_time and step < tc.steps:
@@ -191,12 +222,24 @@ class Trainer:
         self.run_log.flush()
         return record
 
-
-    def _learning_rate(self) -> float:
+    def _iterations(self) -> int:
         iterations = self.optimizer.iterations.value
-        if self.sharding:
-            iterations = self.sharding.to_host(iterations)
-        return float(self.optimizer._learning_rate(iterations))
+        return int(self.sharding.to_host(iterations) if self.sharding else iterations)
+
+    def _learning_rate(self, iterations) -> float:
+        """The schedule's rate after `iterations` updates (what the next update uses)."""
+        return float(self.optimizer._learning_rate(int(iterations)))
+
+
+def _check_step_options(train_config, sharding):
+    """On a mesh each step lays its batch out eagerly and DTensor decides how to
+    compile (always XLA on TPU): neither a loop of steps nor jit_compile applies."""
+    if sharding and train_config.steps_per_loop > 1:
+        raise ValueError(f"steps_per_loop={train_config.steps_per_loop} does not run on a "
+                         "DTensor mesh yet: use steps_per_loop=1 there")
+    if sharding and train_config.jit_compile:
+        raise ValueError("jit_compile does not apply on a DTensor mesh (DTensor compiles "
+                         "the step itself; with XLA on TPU): leave it off there")
 
 
 def _dispatch(choice, sharding):

@@ -22,8 +22,8 @@ from ratios import parse_ratio_line  # noqa: E402
 def test_quick_run_prints_positive_finite_ratio_lines(tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(BENCHMARKS, "run_all.py"), "--quick", "--no-anchors",
-         "--items", "1,2,4", "--log_dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600)
+         "--items", "1,2,4,5", "--log_dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
     parsed = [parse_ratio_line(line) for line in lines]
@@ -33,7 +33,11 @@ def test_quick_run_prints_positive_finite_ratio_lines(tmp_path):
     assert ("moe_layer[tiny]", "einsum", "dense_equivalent") in figures
     assert ("mfu[glam_tiny]", "achieved_flops", "matmul_peak") in figures
     assert any(p["figure"].startswith("decode[glam_tiny") for p in parsed)
+    assert ("compiled_steps[glam_tiny,xla,N=2]", "tokens_per_s",
+            "tokens_per_s[plain,N=1]") in figures
+    assert ("compiled_steps[moe_layer_tiny,plain,N=2]", "tokens_per_s",
+            "tokens_per_s[plain,N=1]") in figures
     for p in parsed:
         assert math.isfinite(p["ratio"]) and p["ratio"] > 0, p
     assert sorted(os.listdir(tmp_path)) == ["item1_compare_moe.log", "item2_train_throughput.log",
-                                             "item4_decode.log"]
+                                             "item4_decode.log", "item5_compiled_steps.log"]

@@ -26,15 +26,18 @@ def _losses(model_dir):
 
 
 @pytest.mark.slow
-def test_run_killed_with_sigkill_resumes_with_the_uninterrupted_losses(tmp_path, tokenizer):
-    whole = _glam("train", "--model_dir", str(tmp_path / "whole"), "--tokenizer", tokenizer, *ARGS)
+@pytest.mark.parametrize("loop", [[], ["--steps_per_loop", "4", "--jit_compile"]],
+                         ids=["one_step_per_call", "xla_4_steps_per_call"])
+def test_run_killed_with_sigkill_resumes_with_the_uninterrupted_losses(tmp_path, tokenizer, loop):
+    args = [*ARGS, *loop]  # checkpoints every 8 steps: at the end of a loop of 4
+    whole = _glam("train", "--model_dir", str(tmp_path / "whole"), "--tokenizer", tokenizer, *args)
     output, _ = whole.communicate(timeout=600)
     assert whole.returncode == 0, output
     expected = _losses(tmp_path / "whole")
     assert sorted(expected) == list(range(1, 25))
 
     killed_dir = tmp_path / "killed"
-    run = _glam("train", "--model_dir", str(killed_dir), "--tokenizer", tokenizer, *ARGS)
+    run = _glam("train", "--model_dir", str(killed_dir), "--tokenizer", tokenizer, *args)
     checkpoint = killed_dir / "checkpoints" / "ckpt-8.index"
     deadline = time.time() + 600
     while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
@@ -44,7 +47,7 @@ def test_run_killed_with_sigkill_resumes_with_the_uninterrupted_losses(tmp_path,
     logged = _losses(killed_dir)
     assert max(logged) < 24, "the run must be killed before it finishes"
 
-    resumed = _glam("train", "--model_dir", str(killed_dir), "--tokenizer", tokenizer, *ARGS)
+    resumed = _glam("train", "--model_dir", str(killed_dir), "--tokenizer", tokenizer, *args)
     output, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, output
     assert "Resuming" in output and "from step 8" in output
