@@ -65,13 +65,10 @@ def glam_tiny_run(model_dir, jit, loop, steps, batch_size, seq_len):
     batches = [random_batch(config, batch_size, seq_len, seed) for seed in range(4)]
     stacked = {k: tf.stack([b[k] for b in batches]) for k in batches[0]}
 
-    def datasets(train_config, tokenizer):
-        data = tf.data.Dataset.from_tensor_slices(stacked).repeat().prefetch(2)
-        return data, data
-
+    data = tf.data.Dataset.from_tensor_slices(stacked).repeat().prefetch(2)
     run = TrainConfig(steps=1 << 30, batch_size=batch_size, seq_len=seq_len, eval_batches=1,
                       jit_compile=jit, steps_per_loop=loop)
-    trainer = Trainer(model_dir, config, run, datasets, log=lambda _: None)
+    trainer = Trainer(model_dir, config, run, data, data, log=lambda _: None)
     losses = []
 
     def sample():

@@ -5,8 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from glam_tf.training.trainer import Trainer
-from test_trainer import RUN, SMALL, _counting_data
+from test_trainer import RUN, SMALL, _trainer as _checked_trainer
 
 # XLA fuses ops and reorders float32 reductions, so results differ from the
 # plain step by rounding only: a few float32 ulps per op. After two steps the
@@ -16,7 +15,7 @@ RTOL, ATOL = 1e-5, 1e-6
 
 def _trainer(tmp_path, name, dispatch, jit, config=SMALL):
     run = dataclasses.replace(RUN, dispatch=dispatch, jit_compile=jit)
-    return Trainer(str(tmp_path / name), config, run, _counting_data, log=lambda _: None)
+    return _checked_trainer(tmp_path / name, config, run)
 
 
 @pytest.mark.parametrize("dispatch", ["gather", "einsum"])

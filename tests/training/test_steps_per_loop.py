@@ -2,14 +2,15 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from glam_tf.config import ConfigError
 from glam_tf.training.run_config import TrainConfig
-from glam_tf.training.trainer import Trainer, _check_step_options
-from test_trainer import RUN, SMALL, _counting_data, _metrics
+from glam_tf.training.trainer import Trainer, _check_step_options, check_model_dir
+from test_trainer import RUN, SMALL, _counting_data, _metrics, _trainer
 
 QUIET = dict(log=lambda _: None)
 
@@ -22,10 +23,9 @@ def _train_records(model_dir):
 
 def test_a_loop_of_steps_logs_the_same_metrics_as_one_step_per_call(tmp_path):
     run = dataclasses.replace(RUN, log_every=1)
-    Trainer(str(tmp_path / "one"), SMALL, run, _counting_data, **QUIET).train()
+    _trainer(tmp_path / "one", SMALL, run).train()
     # 12 steps in loops of 5, 5 and 2: every step still gets its own line.
-    Trainer(str(tmp_path / "five"), SMALL, dataclasses.replace(run, steps_per_loop=5),
-            _counting_data, **QUIET).train()
+    _trainer(tmp_path / "five", SMALL, dataclasses.replace(run, steps_per_loop=5)).train()
     expected = _train_records(tmp_path / "one")
     assert [r["step"] for r in expected] == list(range(1, 13))
     assert _train_records(tmp_path / "five") == expected
@@ -33,8 +33,7 @@ def test_a_loop_of_steps_logs_the_same_metrics_as_one_step_per_call(tmp_path):
 
 def test_validation_and_checkpoints_round_up_to_the_end_of_a_loop(tmp_path):
     # eval_every=6 and checkpoint_every=4 with loops ending at steps 5, 10, 12.
-    trainer = Trainer(str(tmp_path), SMALL, dataclasses.replace(RUN, steps_per_loop=5),
-                      _counting_data, **QUIET)
+    trainer = _trainer(tmp_path, SMALL, dataclasses.replace(RUN, steps_per_loop=5))
     trainer.train()
     validated = [r["step"] for r in _metrics(tmp_path) if "validation_cross_entropy" in r]
     assert validated == [10, 12]
@@ -44,25 +43,24 @@ def test_validation_and_checkpoints_round_up_to_the_end_of_a_loop(tmp_path):
 
 
 def test_run_resumed_with_another_steps_per_loop_logs_the_uninterrupted_losses(tmp_path):
-    Trainer(str(tmp_path / "whole"), SMALL, dataclasses.replace(RUN, steps_per_loop=4),
-            _counting_data, **QUIET).train()
+    _trainer(tmp_path / "whole", SMALL, dataclasses.replace(RUN, steps_per_loop=4)).train()
     # Stopped at a checkpoint after loops of 3 steps (4 is crossed at step 6),
     # then resumed in loops of 4 (steps 7-10, 11-12).
-    first = Trainer(str(tmp_path / "resumed"), SMALL,
-                    dataclasses.replace(RUN, steps=6, steps_per_loop=3), _counting_data, **QUIET)
+    first = _trainer(tmp_path / "resumed", SMALL,
+                     dataclasses.replace(RUN, steps=6, steps_per_loop=3))
     first.train()
     assert first.checkpoints.latest_checkpoint.endswith("ckpt-6")
     messages = []
-    Trainer(str(tmp_path / "resumed"), SMALL, dataclasses.replace(RUN, steps_per_loop=4),
-            _counting_data, log=messages.append).train()
+    _trainer(tmp_path / "resumed", SMALL, dataclasses.replace(RUN, steps_per_loop=4),
+             log=messages.append).train()
     assert messages[0].startswith(f"Resuming {tmp_path / 'resumed'} from step 6")
     assert _train_records(tmp_path / "resumed") == _train_records(tmp_path / "whole")
 
 
 def _one_poisoned_batch(poisoned_step, token):
     """datasets() whose batch number `poisoned_step` (1-based) alone holds `token`."""
-    def datasets(train_config, tokenizer):
-        train, validation = _counting_data(train_config, tokenizer)
+    def datasets(train_config):
+        train, validation = _counting_data(train_config)
         ids = tf.data.Dataset.range(1 << 20)
 
         def mark(index, batch):
@@ -84,7 +82,9 @@ def test_a_nan_step_inside_a_loop_is_skipped_alone(tmp_path, jit):
     results = {}
     for loop in (1, 4):
         run = dataclasses.replace(RUN, steps_per_loop=loop, jit_compile=jit)
-        trainer = Trainer(str(tmp_path / str(loop)), config, run, data, **QUIET)
+        check_model_dir(str(tmp_path / str(loop)), config, run)
+        keras.utils.set_random_seed(run.seed)
+        trainer = Trainer(str(tmp_path / str(loop)), config, run, *data(run), **QUIET)
         poisoned = trainer.model.embedding.numpy()
         poisoned[token] = np.nan
         trainer.model.embedding.assign(poisoned)
@@ -104,8 +104,7 @@ def test_a_nan_step_inside_a_loop_is_skipped_alone(tmp_path, jit):
 
 
 def test_time_limit_stops_at_the_end_of_a_loop(tmp_path):
-    trainer = Trainer(str(tmp_path), SMALL, dataclasses.replace(RUN, steps_per_loop=4),
-                      _counting_data, **QUIET)
+    trainer = _trainer(tmp_path, SMALL, dataclasses.replace(RUN, steps_per_loop=4))
     trainer.train(time_limit=0.0)
     assert trainer.stopped_early and trainer.steps_done == 4
     assert trainer.checkpoints.latest_checkpoint.endswith("ckpt-4")
