@@ -26,7 +26,8 @@ class StepOutputs(NamedTuple):
 def make_train_loop(step, iterator, read_counters):
     """A tf.function `loop(count)`: `count` steps on batches of `iterator`.
 
-    step(batch) -> (parts, routing); read_counters() -> (iterations, skipped).
+    step: a tf.function step(batch) -> (parts, routing);
+    read_counters() -> (iterations, skipped).
     Returns StepOutputs stacked over the steps, in their order.
     """
     def one_step():
@@ -36,16 +37,20 @@ def make_train_loop(step, iterator, read_counters):
         return StepOutputs(parts, routing, *read_counters())
 
     def loop(count):
-        first = one_step()  # peeled: its outputs give the TensorArrays' structure
+        # Every step runs in the loop's body, none peeled off before it: grappler
+        # rewrites the step graph differently inside a while body than outside,
+        # which changed float32 rounding, so a step's result would depend on
+        # its place in the loop (and so on N) had the first one been peeled.
+        parts, routing = step.get_concrete_function(iterator.element_spec).structured_outputs
         arrays = tf.nest.map_structure(
-            lambda x: tf.TensorArray(x.dtype, size=count, element_shape=x.shape).write(0, x),
-            first)
+            lambda x: tf.TensorArray(x.dtype, size=count, element_shape=x.shape),
+            StepOutputs(parts, routing, *read_counters()))
 
         def body(i, arrays):
             outputs = one_step()
             return i + 1, tf.nest.map_structure(lambda a, x: a.write(i, x), arrays, outputs)
 
-        _, arrays = tf.while_loop(lambda i, _: i < count, body, (tf.constant(1), arrays))
+        _, arrays = tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), arrays))
         return tf.nest.map_structure(lambda a: a.stack(), arrays)
 
     return tf.function(loop)
