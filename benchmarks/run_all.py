@@ -22,10 +22,13 @@ runs): the figures of a quick run are not the documented ones.
 
     python benchmarks/run_all.py [--items 1,2,3,4,5] [--quick] [--no-anchors] [--log_dir DIR]
 
-The whole default run takes about 25-30 minutes on 2 cores (item 3 about 13,
-item 1 about 5: Mixtral's step at the 0.1B/64E shape alone takes 25-50 s;
-item 5 about 4, a minute of it XLA compiling; items 2 and 4 about 2). Item 1
-needs up to ~13 GB of memory at its peak.
+Items 1-4 take about 20-25 minutes on 2 cores (item 3 about 13, item 1 about
+5: Mixtral's step at the 0.1B/64E shape alone takes 25-50 s; items 2 and 4
+about 2). Item 5 takes longer than all of them: XLA compiles the glam_tiny
+step for 4-5 minutes per variant, and the 0.1B/64E layer step had not
+compiled after 7.5 minutes on a loaded machine (docs/benchmarks.md); its
+`--args5 "--layer tiny"` takes about 10 minutes. Item 1 needs up to ~13 GB of
+memory at its peak.
 """
 
 import argparse
