@@ -38,6 +38,17 @@ class HostInput:
     def __iter__(self):
         return self
 
+    @property
+    def element_spec(self):
+        """The tf.TypeSpec structure of one joined batch, as tf.data gives it."""
+        specs = [d.element_spec for d in self.datasets]
+        if len(specs) == 1:
+            return specs[0]
+        rows = tf.nest.flatten(specs[0])[0].shape[0]  # every shard has as many rows
+        total = None if rows is None else len(specs) * rows
+        return tf.nest.map_structure(
+            lambda spec: tf.TensorSpec([total] + spec.shape[1:].as_list(), spec.dtype), specs[0])
+
     def __next__(self):
         return _join([next(it) for it in self.iterators])
 
