@@ -260,13 +260,21 @@ class Sharding:
         out = {}
         for key, value in rows.items():
             value = tf.convert_to_tensor(value)
-            per_shard = value.shape[0] // len(held)
-            shape = [per_shard * count] + value.shape.as_list()[1:]
+            here = value.shape[0]
+            if len(held) == count:  # this client holds the whole batch
+                total = here
+            elif here % len(held):
+                raise ShardingError(f"{key}: {here} rows do not split into this client's "
+                                    f"{len(held)} batch shards")
+            else:
+                total = here // len(held) * count
+            shape = [total] + value.shape.as_list()[1:]
             axes = (dims.BATCH,) + (None,) * (value.shape.rank - 1)
             layout = layout_for(key, shape, axes, self.mesh, self.rules)
             if layout.sharding_specs[0] == dtensor.UNSHARDED:  # batch replicated
                 out[key] = self._to_mesh(value, layout)
                 continue
+            per_shard = total // count  # layout_for has checked that it divides
             pieces = []
             for location in self.mesh.local_device_locations():
                 at = held.index(location[axis]) * per_shard
