@@ -38,9 +38,13 @@ def test_run_killed_with_sigkill_resumes_with_the_uninterrupted_losses(tmp_path,
 
     killed_dir = tmp_path / "killed"
     run = _glam("train", "--model_dir", str(killed_dir), "--tokenizer", tokenizer, *args)
-    checkpoint = killed_dir / "checkpoints" / "ckpt-8.index"
+    # Killed once ckpt-8 is complete: its index written and the state file naming it.
+    # (Killed between the two, a run restarts from step 0: issue 15's territory.)
+    state = killed_dir / "checkpoints" / "checkpoint"
+    complete = lambda: ((killed_dir / "checkpoints" / "ckpt-8.index").exists() and state.exists()
+                        and '"ckpt-8"' in state.read_text())
     deadline = time.time() + 600
-    while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
+    while not complete() and run.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=60)
