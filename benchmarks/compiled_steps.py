@@ -52,7 +52,8 @@ from glam_tf.presets import PRESETS  # noqa: E402
 from glam_tf.training.run_config import TrainConfig  # noqa: E402
 from glam_tf.training.trainer import Trainer  # noqa: E402
 from ratios import ratio_line  # noqa: E402
-from train_throughput import cpu_model, random_batch  # noqa: E402
+from train_throughput import (add_threads_flag, apply_threads, cpu_model,  # noqa: E402
+                              random_batch)
 
 # name: (label, d_model M, expert width H, experts E, batch B, length L, group size S)
 LAYERS = {"paper": ("0.1B/64E", 768, 3072, 64, 2, 1024, 1024),
@@ -119,12 +120,9 @@ def main():
     parser.add_argument("--seq-len", type=int, default=128, help="glam_tiny length L (default 128)")
     parser.add_argument("--layer", choices=sorted(LAYERS), default="paper",
                         help="MoE layer shape (default paper: 0.1B/64E)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="intra- and inter-op threads (0 = TensorFlow default)")
+    add_threads_flag(parser)
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    apply_threads(args.threads)
     loops = [1] + [int(n) for n in args.loops.split(",") if int(n) != 1]
     if any(args.steps % n for n in loops):
         parser.error(f"--steps {args.steps} is not a multiple of every --loops value {loops}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ratios import ratio_line  # noqa: E402
+
+from glam_tf import loopback  # noqa: E402  (no TensorFlow: clients set DTENSOR_* first)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 MESH = "batch:1,expert:8"
@@ -60,11 +61,7 @@ def model_state_bytes(config):
 
 
 def client(client_id, ports, model_dir, experts, layers):
-    os.environ.update({
-        "DTENSOR_CLIENT_ID": str(client_id), "DTENSOR_NUM_CLIENTS": str(len(ports)),
-        "DTENSOR_JOB_NAME": "worker",
-        "DTENSOR_JOBS": ",".join(f"localhost:{port}" for port in ports),
-        "TF_CPP_MIN_LOG_LEVEL": "3"})
+    os.environ.update({**loopback.client_env(client_id, ports), "TF_CPP_MIN_LOG_LEVEL": "3"})
     from glam_tf import sharding
 
     sharding.configure_virtual_devices(4)
@@ -105,16 +102,6 @@ def client(client_id, ports, model_dir, experts, layers):
                       "checkpoint": trainer.checkpoints.latest_checkpoint}), flush=True)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--experts", type=int, default=64)
@@ -126,7 +113,7 @@ def main(argv=None):
     if args.client is not None:
         return client(args.client, args.ports.split(","), args.model_dir, args.experts,
                       args.layers)
-    ports = ",".join(map(str, _free_ports(2)))
+    ports = ",".join(map(str, loopback.free_ports(2)))
     with tempfile.TemporaryDirectory() as work:
         runs = [subprocess.Popen(
             [sys.executable, __file__, "--client", str(i), "--ports", ports,

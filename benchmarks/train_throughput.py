@@ -168,6 +168,18 @@ def cpu_model():
     return "unknown"
 
 
+def add_threads_flag(parser) -> None:
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra- and inter-op threads (0 = TensorFlow default)")
+
+
+def apply_threads(count: int) -> None:
+    """--threads: both TensorFlow thread pools at `count` (0 leaves TF's default)."""
+    if count:
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds (default 15)")
@@ -179,12 +191,9 @@ def main():
                         help="n of the n x n x n float32 matmul peak (default 2048)")
     parser.add_argument("--no-moe-layer", action="store_true",
                         help="skip the 0.1B/64E MoE layer step (and its target line)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="intra- and inter-op threads (0 = TensorFlow default)")
+    add_threads_flag(parser)
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    apply_threads(args.threads)
     b, length, n = args.batch_size, args.seq_len, args.matmul_n
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}  "
           f"cpus: {os.cpu_count()} ({cpu_model()})  threads: {args.threads or 'default'}")

@@ -8,7 +8,7 @@ import os
 import sys
 
 from glam_tf import fileio, quiet
-from glam_tf.axes import DEFAULT_LAYOUT, ShardingError
+from glam_tf.axes import DEFAULT_LAYOUT, ShardingError, rules_for
 from glam_tf.params import count_parameters, format_count
 from glam_tf.presets import PAPER_NAMES, PRESETS
 
@@ -25,7 +25,8 @@ def presets_table(mesh=None, layout=None) -> str:
     header = ("preset", "paper", "layers", "d_model", "d_ff", "heads", "experts",
               "total", "activated", "paper total", "paper activated")
     if mesh:
-        plan.mesh_sizes(mesh)  # a bad mesh is one error, not one per preset
+        # A bad mesh or rule is one error, not one per preset; what stays is per preset.
+        rules_for(layout, tuple(plan.mesh_sizes(mesh)))
         header += ("GiB/device",)
     rows, refused = [header], []
     for name, c in PRESETS.items():
@@ -37,9 +38,7 @@ def presets_table(mesh=None, layout=None) -> str:
         if mesh:
             try:
                 row += (f"{plan.memory_per_device(c, mesh, layout)['total'] / 2 ** 30:.1f}",)
-            except ShardingError as error:
-                if "layout rule" in str(error):  # the rules themselves are wrong
-                    raise
+            except ShardingError as error:  # a weight the mesh does not divide
                 row += ("-",)
                 refused.append(f"{name}: {error}")
         rows.append(row)
@@ -66,7 +65,6 @@ def _config_from_args(args):
 def _sharding_from_args(args, config):
     """A Sharding for --mesh/--tpu (None without them); virtual devices first."""
     from glam_tf import sharding
-    from glam_tf.axes import rules_for
 
     if args.virtual_devices:
         sharding.configure_virtual_devices(args.virtual_devices)

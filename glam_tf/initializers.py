@@ -60,6 +60,11 @@ def relative_path(model, variable) -> str:
     return variable.path[len(prefix):] if variable.path.startswith(prefix) else variable.path
 
 
+def seeds_of(model, seed: int):
+    """variable -> its seed in `model` for a run with `seed`: one draw per weight path."""
+    return lambda variable: weight_seed(seed, relative_path(model, variable))
+
+
 def block(initializer, seed: int, shape, start, size, dtype):
     """Elements [start, start + size) of the weight `initializer` makes of `shape`.
 

@@ -184,11 +184,9 @@ class Sharding:
         sharded weight). Values equal `initializers.create`'s on one device."""
         with initializers.declared():
             model = build()
-        layouts = self.layouts(model)
+        layouts, seed_of = self.layouts(model), initializers.seeds_of(model, seed)
         for variable in model.variables:
-            self._create(variable, layouts[variable.path],
-                         initializers.weight_seed(seed, initializers.relative_path(model,
-                                                                                   variable)))
+            self._create(variable, layouts[variable.path], seed_of(variable))
         initializers.mark_created(model.variables)
         return model, layouts
 
@@ -212,18 +210,6 @@ class Sharding:
             else:  # made by the optimizer's constructor (the step counter)
                 self._back(variable, layout)
         initializers.mark_created(optimizer.variables)
-
-    def shard_optimizer(self, optimizer, model_layouts: dict):
-        """Lays out a built optimizer's slots like their weights; other variables replicated."""
-        placed = set()
-        for index, weight in enumerate(optimizer._trainable_variables):
-            specs = model_layouts[weight.path].sharding_specs
-            for slot, slot_specs in _slots(optimizer, index, specs):
-                self._back(slot, dtensor.Layout(slot_specs, self.mesh))
-                placed.add(id(slot))
-        for variable in optimizer.variables:
-            if id(variable) not in placed:
-                self._back(variable, self.replicated(len(variable.shape)))
 
     def variable(self, value, trainable=False, name=None):
         """A replicated DVariable (counters and the like)."""

@@ -47,16 +47,14 @@ def test_a_declared_model_holds_no_values_until_created():
     with initializers.declared():
         model = GlamModel(config)
     assert all(v._value is None for v in model.variables)
-    initializers.create(model.variables, lambda v: initializers.weight_seed(
-        0, initializers.relative_path(model, v)))
+    initializers.create(model.variables, initializers.seeds_of(model, 0))
     assert all(v._value is not None for v in model.variables)
     with keras.StatelessScope():  # leaving a scope initializes Keras' pending variables
         pass
     # Same seed, same values: a second model drawn alike equals the first.
     with initializers.declared():
         again = GlamModel(config)
-    initializers.create(again.variables, lambda v: initializers.weight_seed(
-        0, initializers.relative_path(again, v)))
+    initializers.create(again.variables, initializers.seeds_of(again, 0))
     for a, b in zip(model.weights, again.weights):
         if "seed" not in a.path:
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 
 from glam_tf import fileio
+from glam_tf.jsonl import read_objects
 from glam_tf.evaluation.evaluator import format_table
 
 
 def read_metrics(path) -> tuple:
     """(train records, validation records) of a metrics.jsonl, each sorted by step."""
     train, validation = [], []
-    for line in fileio.read_text(path).split("\n"):
-        if not line.strip():
-            continue
-        record = json.loads(line)
+    for _, record in read_objects(path):  # the project's one JSONL reader
         if "validation_cross_entropy" in record:
             validation.append(record)
         elif "cross_entropy" in record:

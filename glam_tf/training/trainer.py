@@ -268,8 +268,7 @@ def create_model_and_optimizer(config: GlamConfig, train_config: TrainConfig, sh
         return model, optimizer
     with initializers.declared():
         model = build()
-    initializers.create(model.variables, lambda v: initializers.weight_seed(
-        train_config.seed, initializers.relative_path(model, v)))
+    initializers.create(model.variables, initializers.seeds_of(model, train_config.seed))
     optimizer.build(model.trainable_variables)
     return model, optimizer
 
@@ -287,7 +286,7 @@ class _AllOf:
     def restore(self, name) -> bool:
         """Restores checkpoint `name` (ckpt-N) of every manager; False if one lacks it."""
         paths = [os.path.join(m.directory, name) for m in self.managers]
-        if not all(tf.io.gfile.exists(p + ".index") for p in paths):
+        if not all(fileio.exists(p + ".index") for p in paths):
             return False
         for manager, path in zip(self.managers, paths):
             manager.checkpoint.restore(path).assert_existing_objects_matched()

@@ -8,12 +8,10 @@ and train the test run; client 0's model dir holds the metrics.
 import os
 import sys
 
+from glam_tf import loopback
+
 client_id, ports, model_dir = int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3]
-os.environ.update({
-    "DTENSOR_CLIENT_ID": str(client_id), "DTENSOR_NUM_CLIENTS": str(len(ports)),
-    "DTENSOR_JOB_NAME": "worker",
-    "DTENSOR_JOBS": ",".join(f"localhost:{port}" for port in ports),
-    "TF_CPP_MIN_LOG_LEVEL": "3"})
+os.environ.update({**loopback.client_env(client_id, ports), "TF_CPP_MIN_LOG_LEVEL": "3"})
 sys.path.insert(0, os.path.dirname(__file__))
 
 from glam_tf import sharding  # noqa: E402

@@ -153,18 +153,6 @@ def test_sharded_checkpoint_restores_into_an_unsharded_model_and_back(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def _free_ports(count):
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_two_processes_on_loopback_form_one_mesh_and_train_like_one_process(tmp_path):
     import os
@@ -172,7 +160,9 @@ def test_two_processes_on_loopback_form_one_mesh_and_train_like_one_process(tmp_
     import sys
 
     worker = os.path.join(os.path.dirname(__file__), "multi_client_worker.py")
-    ports = ",".join(map(str, _free_ports(2)))
+    from glam_tf import loopback
+
+    ports = ",".join(map(str, loopback.free_ports(2)))
     runs = [subprocess.Popen([sys.executable, worker, str(i), ports, str(tmp_path / f"client{i}")],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for i in range(2)]
