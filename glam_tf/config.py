@@ -39,9 +39,14 @@ class GlamConfig:
       num_heads: attention heads N.
       head_dim: width D of each head (N * D need not equal d_model).
       num_experts: experts E per MoE layer; 0 makes a dense model.
-      moe_interval: block i uses an MoE feed-forward when
-        `i % moe_interval == moe_interval - 1` (2: every other block, the
-        second of each pair, as in the public GLaM code).
+      moe_interval: one block of every `moe_interval` uses an MoE
+        feed-forward layer (2: every other block, as in the paper).
+      moe_offset: which block of each group of `moe_interval` is the MoE one:
+        block i is when `i % moe_interval == moe_offset`. 0, the first of each
+        pair, follows Praxis's GLaM (`GlamStackedTransformerHParams`:
+        `moe_layers = [0]` in every two-layer block). Configs stored before
+        this field existed were trained with the last (`moe_interval - 1`);
+        `from_dict` reads them so.
       top_k: experts per token, 1 or 2.
       train_capacity_factor: expert capacity while training is
         `ceil(S * factor / E)` slots per group of S tokens; None = dropless.
@@ -81,6 +86,7 @@ class GlamConfig:
     head_dim: int = 64
     num_experts: int = 64
     moe_interval: int = 2
+    moe_offset: int = 0
     top_k: int = 2
     train_capacity_factor: Optional[float] = 2.0
     eval_capacity_factor: Optional[float] = None
@@ -114,9 +120,12 @@ class GlamConfig:
                               "must be 0 (dense) or >= 2")
         if self.top_k not in (1, 2):
             raise ConfigError("top_k", self.top_k, "must be 1 or 2")
-        if self.moe_interval > self.num_layers and self.num_experts:
-            raise ConfigError("moe_interval", self.moe_interval,
-                              f"must be <= num_layers ({self.num_layers}) so "
+        if not 0 <= self.moe_offset < self.moe_interval:
+            raise ConfigError("moe_offset", self.moe_offset,
+                              f"must be in [0, moe_interval) = [0, {self.moe_interval})")
+        if self.moe_offset >= self.num_layers and self.num_experts:
+            raise ConfigError("moe_offset", self.moe_offset,
+                              f"must be < num_layers ({self.num_layers}) so "
                               "that at least one block is an MoE block")
         for name in ("train_capacity_factor", "eval_capacity_factor"):
             value = getattr(self, name)
@@ -146,7 +155,7 @@ class GlamConfig:
 
     def is_moe_layer(self, index: int) -> bool:
         """Whether block `index` (0-based) uses the MoE feed-forward layer."""
-        return self.is_moe and index % self.moe_interval == self.moe_interval - 1
+        return self.is_moe and index % self.moe_interval == self.moe_offset
 
     @property
     def num_moe_layers(self) -> int:
@@ -165,11 +174,14 @@ class GlamConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "GlamConfig":
+        """Reads a stored config (`to_dict`'s output, possibly from older code)."""
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ConfigError(unknown[0], values[unknown[0]],
                               f"is not a GlamConfig field; fields are {_field_names()}")
-        return cls(**values)
+        added = {name: value_for(values) for name, value_for in _ADDED_FIELDS.items()
+                 if name not in values}
+        return cls(**values, **added)
 
     @classmethod
     def from_json(cls, text: str) -> "GlamConfig":
@@ -188,6 +200,13 @@ class GlamConfig:
                 raise ConfigError(key, raw, f"is not a GlamConfig field; fields are {_field_names()}")
             changes[key] = _parse_value(key, raw.strip(), types[key])
         return dataclasses.replace(self, **changes)
+
+
+# Fields added after model dirs were written without them, and the value that
+# reproduces what the code of that time did, for a stored config that lacks them.
+_ADDED_FIELDS = {
+    "moe_offset": lambda stored: stored.get("moe_interval", GlamConfig.moe_interval) - 1,
+}
 
 
 def _field_names() -> str:

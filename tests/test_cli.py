@@ -64,7 +64,7 @@ def test_dry_run_flags_what_does_not_fit_the_device_memory_with_exit_1(tmp_path)
 
 @pytest.mark.parametrize("args, message", [
     (("--mesh", "batch:64,expert:48"),
-     "glam train: error: block_1/moe/wi_0 [64, 8192, 32768]: dimension 0 (expert, size 64) is "
+     "glam train: error: block_0/moe/wi_0 [64, 8192, 32768]: dimension 0 (expert, size 64) is "
      "not divisible by mesh axis 'expert' of size 48 (rule expert:expert)"),
     (("--mesh", "batch:64,expert:64", "--device_memory", "32"),
      "glam train: error: --device_memory '32': give a size > 0 with a unit"),
@@ -88,5 +88,5 @@ def test_presets_on_a_mesh_mark_the_presets_it_cannot_lay_out_and_say_why():
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line}
     assert rows["glam_64b_64e"][-1] == "37.8" and rows["glam_1.7b_32e"][-1] == "-"
-    assert ("glam_1.7b_32e: block_1/moe/wi_0 [32, 2048, 8192]: dimension 0 (expert, size 32)"
+    assert ("glam_1.7b_32e: block_0/moe/wi_0 [32, 2048, 8192]: dimension 0 (expert, size 32)"
             in result.stdout)

@@ -28,9 +28,15 @@ def test_bad_value_error_names_field_value_and_rule(field, value, rule):
     assert error.value.field == field
 
 
-def test_moe_interval_longer_than_the_model_is_rejected():
-    with pytest.raises(ConfigError, match="moe_interval=5"):
-        GlamConfig(num_layers=4, moe_interval=5)
+def test_a_model_without_an_moe_block_is_rejected():
+    with pytest.raises(ConfigError, match="moe_offset=5"):
+        GlamConfig(num_layers=4, moe_interval=8, moe_offset=5)
+
+
+@pytest.mark.parametrize("offset", [-1, 2])
+def test_moe_offset_outside_its_interval_is_rejected(offset):
+    with pytest.raises(ConfigError, match=rf"moe_offset={offset}.*\[0, 2\)"):
+        GlamConfig(moe_interval=2, moe_offset=offset)
 
 
 def test_config_is_frozen():
@@ -64,13 +70,24 @@ def test_json_round_trip_keeps_every_field():
     assert GlamConfig.from_json(config.to_json()) == config
 
 
+@pytest.mark.parametrize("interval", [2, 4])
+def test_a_stored_config_from_before_moe_offset_keeps_the_last_block_of_each_group(interval):
+    stored = GlamConfig(num_layers=8, moe_interval=interval).to_dict()
+    del stored["moe_offset"]
+    config = GlamConfig.from_dict(stored)
+    assert config.moe_offset == interval - 1
+    assert [i for i in range(8) if config.is_moe_layer(i)] == list(range(interval - 1, 8, interval))
+
+
 def test_from_dict_rejects_unknown_field():
     with pytest.raises(ConfigError, match="not a GlamConfig field"):
         GlamConfig.from_dict({"d_model": 8, "colour": "red"})
 
 
-def test_moe_layers_are_every_interval_th_block():
+def test_moe_block_is_the_first_of_each_pair_as_in_praxis_glam():
     config = GlamConfig(num_layers=6, moe_interval=2)
-    assert [config.is_moe_layer(i) for i in range(6)] == [False, True] * 3
+    assert [config.is_moe_layer(i) for i in range(6)] == [True, False] * 3
+    last = GlamConfig(num_layers=6, moe_interval=3, moe_offset=2)
+    assert [last.is_moe_layer(i) for i in range(6)] == [False, False, True] * 2
     assert config.num_moe_layers == 3
     assert GlamConfig(num_experts=0).num_moe_layers == 0

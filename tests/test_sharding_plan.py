@@ -37,7 +37,7 @@ def test_memory_per_device_divides_expert_weights_by_the_expert_axis():
 
 def test_plan_refuses_a_dimension_the_mesh_does_not_divide_instead_of_replicating_it():
     with pytest.raises(axes.ShardingError,
-                       match=r"block_1/moe/wi_0 \[64, 8192, 32768\]: dimension 0 \(expert, "
+                       match=r"block_0/moe/wi_0 \[64, 8192, 32768\]: dimension 0 \(expert, "
                              r"size 64\) is not divisible by mesh axis 'expert' of size 48"):
         plan.memory_per_device(PRESETS["glam_64b_64e"], "batch:64,expert:48")
 

@@ -311,10 +311,11 @@ def check_model_dir(model_dir, config, train_config) -> bool:
         return False
     existing = GlamConfig.from_json(fileio.read_text(config_path))
     if existing != config:
-        changed = [f.name for f in dataclasses.fields(config)
+        changed = [f"{f.name}={getattr(existing, f.name)!r} (asked: {getattr(config, f.name)!r})"
+                   for f in dataclasses.fields(config)
                    if getattr(existing, f.name) != getattr(config, f.name)]
         raise ModelDirError(
-            f"{config_path} holds another model config (differs in {', '.join(changed)}); "
+            f"{config_path} holds another model config ({', '.join(changed)}); "
             "use a new --model_dir, or the same preset and --set values to resume")
     if fileio.exists(train_path):
         saved = json.loads(fileio.read_text(train_path))
