@@ -12,7 +12,9 @@ from glam_tf.training.host_input import HostInput
 from glam_tf.training.run_config import TrainConfig
 from glam_tf.training.trainer import Trainer, check_model_dir
 
-CONFIG = dataclasses.replace(PRESETS["glam_tiny"], vocab_size=512, group_size=64)
+# glam_tiny cut to one MoE and one dense block: every kind of weight and layout,
+# half the ops to trace and expand on the mesh.
+CONFIG = dataclasses.replace(PRESETS["glam_tiny"], num_layers=2, vocab_size=512, group_size=64)
 RUN = TrainConfig(steps=3, batch_size=8, seq_len=32, log_every=1, eval_every=3,
                   checkpoint_every=3, eval_batches=1)
 

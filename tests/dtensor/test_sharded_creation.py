@@ -44,7 +44,7 @@ def test_optimizer_slots_are_created_as_zeros_in_their_weights_layouts(optimizer
                 slot = getattr(opt, name)[index]
                 layout = dtensor.fetch_layout(slot.value.read_value())
                 assert layout.sharding_specs[0] == "expert", (weight.path, name)
-    assert expert_weights == 4  # glam_tiny: 2 MoE layers, wi_0 and wo each
+    assert expert_weights == 2 * CONFIG.num_moe_layers  # wi_0 and wo of each MoE layer
 
 
 def test_each_device_holds_only_its_block_after_creation():
