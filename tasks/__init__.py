@@ -24,8 +24,11 @@ Public API
       location file:line and field)
   Sources (`glam_tf.tasks.sources`), each with .examples(split) -> Iterator[dict]
     and .located(split) -> Iterator[(location, dict)]
-    TfdsSource(name, splits=(), data_dir=None, manual_instructions=None)
+    TfdsSource(name, splits=(), data_dir=None, manual_instructions=None, unique_field=None)
       .prepare(manual_dir=None)                        the only call that may download
+    ManualFileSource(files={split: name}, instructions, records=None, manual_dir=None)
+                                                       release files downloaded by hand
+    SplitSources(((split, source, its split), ...))    each split from its own source
     JsonlSource(path | {split: path}, split_field="split")
     CallableSource(fn)                                 fn(split) -> iterable of dicts
   Registry (`glam_tf.tasks.registry`)
@@ -43,8 +46,8 @@ Public API
     GLAM_TASKS, GLAM_TASK_NAMES, STORY_CLOZE_INSTRUCTIONS, format_* functions
 """
 
-from glam_tf.tasks.sources import (CallableSource, JsonlSource, Source, TaskDataError,
-                                   TfdsSource)
+from glam_tf.tasks.sources import (CallableSource, JsonlSource, ManualFileSource, Source,
+                                   SplitSources, TaskDataError, TfdsSource)
 from glam_tf.tasks.task import (CATEGORIES, CATEGORY_TITLES, CLOZE_COMPLETION,
                                 COMMON_SENSE_REASONING, CUSTOM, GENERATE, GLAM_CATEGORIES,
                                 KINDS, METRICS_BY_KIND, NAME_RULE, NLI, NO_ANSWER,
@@ -63,6 +66,7 @@ __all__ = [
     "NO_ANSWER", "OPEN_DOMAIN_QA", "RANK", "READING_COMPREHENSION", "REGISTRY",
     "STORY_CLOZE_INSTRUCTIONS", "SUPERGLUE", "Source", "Task", "TaskDataError", "TaskError",
     "TaskRegistry", "Template", "TemplateFormatter", "TfdsSource", "UnknownTaskError",
+    "ManualFileSource", "SplitSources",
     "WINOGRAD_STYLE", "check_task_name", "get", "load_task_file", "load_tasks",
     "load_tasks_module", "register", "select",
 ]
