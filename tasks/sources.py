@@ -234,7 +234,7 @@ class ManualFileSource(Source):
         except TaskDataError as e:
             raise e.at(path) from None
         except KeyError as e:
-            raise TaskDataError(f"a record of the file has no field {e.args[0]!r}",
+            raise TaskDataError("a record of the file lacks this field",
                                 location=path, field=str(e.args[0])) from None
 
 
