@@ -16,7 +16,7 @@ import pytest
 import tensorflow_datasets as tfds
 from etils import epath
 
-from glam_tf.tasks import (GLAM_CATEGORIES, GLAM_TASK_NAMES, GLAM_TASKS, NO_ANSWER,
+from glam_tf.tasks import (GLAM_CATEGORIES, GLAM_TASKS, NO_ANSWER,
                            REGISTRY, ManualFileSource, SplitSources, TaskDataError, TfdsSource,
                            glam_tasks)
 
@@ -267,6 +267,20 @@ def test_record_accepts_every_surface_form_of_the_answer():
     assert f.prompt == "The U.S. and the United States met.\n\n  - A summit.\n"
     assert f.candidates[1] == "  - U.S. hosted the talks"
     assert f.correct_labels == (1, 2)
+
+
+# -- StoryCloze: manual data ------------------------------------------------------------------
+
+def _write_story_cloze_csvs(folder):
+    header = ["InputStoryid", "InputSentence1", "InputSentence2", "InputSentence3",
+              "InputSentence4", "RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2",
+              "AnswerRightEnding"]
+    row = ["s1", "Tom was hungry.", "He opened the fridge.", "It was empty.",
+           "He went to the store.", "He flew to Mars.", "He bought food.", "2"]
+    os.makedirs(folder)
+    for name in glam_tasks.STORY_CLOZE_FILES:
+        with open(os.path.join(folder, name), "w", newline="") as f:
+            csv.writer(f).writerows([header, row])
 
 
 def test_story_cloze_reads_data_prepared_from_a_manual_dir(tmp_path):

@@ -40,13 +40,15 @@ def _piqa(split="dev"):
 
 def _boolq(split="val"):
     return [((f"{r['passage']}\nquestion: {r['question']}?\nanswer:",) * 2, (" no", " yes"),
-             int(r["label"]) if "label" in r else None) for r in _lines("boolq", f"BoolQ/{split}.jsonl")]
+             int(r["label"]) if "label" in r else None)
+            for r in _lines("boolq", f"BoolQ/{split}.jsonl")]
 
 
 def _copa(split="val"):
     out = []
     for r in _lines("copa", f"COPA/{split}.jsonl"):
-        prompt = r["premise"].rstrip(".") + {"cause": " because", "effect": " therefore"}[r["question"]]
+        connector = {"cause": " because", "effect": " therefore"}[r["question"]]
+        prompt = r["premise"].rstrip(".") + connector
         choices = tuple(" " + c[0].lower() + c[1:] for c in (r["choice1"], r["choice2"]))
         out.append(((prompt,) * 2, choices, r["label"]))
     return out

@@ -96,7 +96,8 @@ def test_quac_questions_follow_the_dialogue_so_far_in_order(tmp_path):
 def test_a_release_file_breaking_its_format_is_one_error_naming_it(tmp_path):
     (tmp_path / "val_v0.2.json").write_text(json.dumps({"data": [{"title": "T"}]}))
     task = _with_manual_dir(REGISTRY.get("quac"), tmp_path)
-    with pytest.raises(TaskDataError, match=r"val_v0.2.json: field 'paragraphs': a record of the file lacks this field$"):
+    with pytest.raises(TaskDataError, match=r"val_v0.2.json: field 'paragraphs': "
+                                            r"a record of the file lacks this field$"):
         list(task.eval_examples())
     (tmp_path / "val_v0.2.json").write_text("{not json")
     with pytest.raises(TaskDataError, match=r"val_v0.2.json: not valid JSON"):
