@@ -336,7 +336,7 @@ def format_quac(ex: dict) -> Formatted:
 def format_squad_v2(ex: dict) -> Formatted:
     answers = (NO_ANSWER,) if ex["is_impossible"] else _unique(ex["answers"]["text"])
     prompt = (f"Title: {ex['title'].strip()}\n\nBackground: {ex['context'].strip()}\n\n"
-              f"Question: {ex['question'].strip()}\n\nAnswer:")
+              f"Q: {ex['question'].strip()}\n\nA:")
     return Formatted(prompt=prompt, answers=answers)
 
 
@@ -402,9 +402,9 @@ def format_rte(ex: dict) -> Formatted:  # classes: entailment, not_entailment
 
 def format_wic(ex: dict) -> Formatted:
     return Formatted(
-        prompt=f"Sentence 1: {ex['sentence1'].strip()}\nSentence 2: {ex['sentence2'].strip()}\n"
-               f"Question: Is the word '{ex['word'].strip()}' used in the same way in the two "
-               "sentences above?\nAnswer:",
+        prompt=f"{ex['sentence1'].strip()}\n{ex['sentence2'].strip()}\n"
+               f"question: Is the word '{ex['word'].strip()}' used in the same way in the two "
+               "sentences above?\nanswer:",
         candidates=(" no", " yes"), label=_label(ex["label"], 2))
 
 

@@ -13,9 +13,10 @@ import os
 import pytest
 
 from conftest import offline_build
-from glam_tf.evaluation.evaluator import build_prompts
-from glam_tf.tasks import (NO_ANSWER, REGISTRY, ManualFileSource, SplitSources, TaskDataError,
-                           TfdsSource, glam_tasks)
+from glam_tf.evaluation.backends import Backend
+from glam_tf.evaluation.evaluator import build_prompts, evaluate
+from glam_tf.tasks import (NO_ANSWER, REGISTRY, CallableSource, ManualFileSource, SplitSources,
+                           TaskDataError, TfdsSource, glam_tasks)
 
 
 def _with_manual_dir(task, folder):
@@ -143,6 +144,51 @@ def test_openbookqa_scores_the_bare_question_stem():
         "choice_B": "rest soundly", "choice_C": "absorb light", "choice_D": "take in nutrients"}})
     assert f.prompt == "Organisms require energy in order to do what?"
     assert f.candidates[0] == " mature and develop" and f.label == 0
+
+
+def _squad(question, answers):
+    return {"id": question, "title": "The Blitz", "context": "The Luftwaffe flew inland "
+            "missions only on moonlit nights.", "question": question,
+            "is_impossible": not answers,
+            "answers": {"text": answers, "answer_start": [0] * len(answers)},
+            "plausible_answers": {"text": [], "answer_start": []}}
+
+
+class _Says(Backend):
+    """Generates the same text for every prompt."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def _generate_batch(self, prompts, max_new_tokens):
+        return [self.text] * len(prompts)
+
+
+def test_squad_v2_prompt_and_an_immediate_newline_is_an_abstention():
+    examples = [_squad("When did they fly inland?", ["only on moonlit nights"]),
+                _squad("Who flew the Spitfires?", [])]
+    task = dataclasses.replace(REGISTRY.get("squad_v2"),
+                               source=CallableSource(lambda split: examples))
+    answerable, _ = task.eval_examples()
+    assert answerable.prompt == ("Title: The Blitz\n\nBackground: The Luftwaffe flew inland "
+                                 "missions only on moonlit nights.\n\n"
+                                 "Q: When did they fly inland?\n\nA:")
+    abstains = evaluate(task, _Says("\nonly on moonlit nights"))
+    assert [p["prediction"] for p in abstains["predictions"]] == ["", ""]
+    assert [p["f1"] for p in abstains["predictions"]] == [0.0, 1.0]
+    answers = evaluate(task, _Says(" only on moonlit nights\nQ:"))
+    assert [p["f1"] for p in answers["predictions"]] == [1.0, 0.0]
+
+
+def test_wic_uses_gpt3s_words():
+    f = glam_tasks.format_wic({"sentence1": "An outfitter provided everything.",
+                               "sentence2": "He went to a specialist outfitter.",
+                               "word": "outfitter", "label": 0, "idx": 0, "start1": 0,
+                               "start2": 0, "end1": 0, "end2": 0})
+    assert f.prompt == ("An outfitter provided everything.\nHe went to a specialist outfitter."
+                        "\nquestion: Is the word 'outfitter' used in the same way in the two "
+                        "sentences above?\nanswer:")
+    assert f.candidates == (" no", " yes")
 
 
 def _triviaqa_file(path, records):
