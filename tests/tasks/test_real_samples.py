@@ -86,6 +86,12 @@ def test_real_examples_load_with_the_release_files_prompts_and_labels(name, real
     assert collections.Counter(loaded) == collections.Counter(released)
 
 
+def test_tfds_does_not_keep_the_release_order(real_samples):
+    # Why QuAC's history is read from its release files (docs/evaluation.md).
+    loaded = [_as_released(f) for f in _task("piqa", real_samples).eval_examples()]
+    assert sorted(loaded) == sorted(_piqa()) and loaded != _piqa()
+
+
 @pytest.mark.parametrize("name", sorted(RELEASE))
 def test_real_shots_show_their_gold_answer(name, real_samples):
     task = _task(name, real_samples)
