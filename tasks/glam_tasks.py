@@ -57,8 +57,8 @@ _MANUAL = ("Put it in TFDS's manual folder (<TFDS data dir>/downloads/manual/, "
            "~/tensorflow_datasets/downloads/manual/ by default; `TFDS_DATA_DIR` moves it).")
 LAMBADA_INSTRUCTIONS = (
     "LAMBADA is scored on OpenAI's detokenized test text, as GPT-3 was: download "
-    "lambada_test.jsonl (5153 lines of {\"text\": ...}; it is the file of the "
-    "EleutherAI/lambada_openai and GPT-2 evaluations). " + _MANUAL)
+    "lambada_test.jsonl, OpenAI's file from its GPT-2 evaluation (5153 lines of "
+    "{\"text\": ...}; lm-evaluation-harness's lambada_openai reads the same). " + _MANUAL)
 QUAC_INSTRUCTIONS = (
     "QuAC is read from its own release files, which keep each dialogue's turns in "
     "order (TFDS's quac does not): download train_v0.2.json and val_v0.2.json from "
@@ -481,7 +481,8 @@ def _nlu(name, tfds_name, formatter, category, eval_split, description, splits=(
 _EM, _F1 = ("exact_match",), ("f1",)
 _SHORT = dict(length_normalize=False)  # one-word candidates: nothing to normalize
 # GPT-3's protocol (which GLaM follows) for ARC, OpenBookQA and RACE: each answer's
-# log-likelihood less its log-likelihood after "Answer:" alone.
+# log-likelihood less its log-likelihood after the answer cue alone ("Answer:", or
+# "A:" where the prompt asks with Q:/A:).
 _UNCONDITIONAL = dict(length_normalize=False, unconditional_context="Answer:")
 _UNCONDITIONAL_QA = dict(length_normalize=False, unconditional_context="A:")  # RACE's Q:/A:
 _SG = "super_glue/{}:1.0.2"

@@ -236,6 +236,9 @@ class ManualFileSource(Source):
         except KeyError as e:
             raise TaskDataError("a record of the file lacks this field",
                                 location=path, field=str(e.args[0])) from None
+        except (TypeError, AttributeError) as e:  # a list where a record should be, ...
+            raise TaskDataError(f"the file does not have its release's layout ({e})",
+                                location=path) from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -100,6 +100,10 @@ def test_a_release_file_breaking_its_format_is_one_error_naming_it(tmp_path):
     with pytest.raises(TaskDataError, match=r"val_v0.2.json: field 'paragraphs': "
                                             r"a record of the file lacks this field$"):
         list(task.eval_examples())
+    (tmp_path / "val_v0.2.json").write_text(json.dumps({"data": ["not a record"]}))
+    with pytest.raises(TaskDataError, match=r"val_v0.2.json: the file does not have its "
+                                            r"release's layout"):
+        list(task.eval_examples())
     (tmp_path / "val_v0.2.json").write_text("{not json")
     with pytest.raises(TaskDataError, match=r"val_v0.2.json: not valid JSON"):
         list(task.eval_examples())
