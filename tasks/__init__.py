@@ -14,7 +14,8 @@ Public API
       .demonstration(shot) -> str;  .with_shots(example, shots) -> Formatted
       .shots_from_eval_split -> bool
     Formatted(prompt, candidates=None, answers=(), label=None,
-              candidate_prompts=None, accepted=())      one example, ready to score
+              candidate_prompts=None, accepted=(), shot_group=None)
+                                                        one example, ready to score
       .pairs() -> ((context, continuation), ...);  .correct_labels;  .is_rank
     RANK, GENERATE, KINDS, METRICS_BY_KIND, NO_ANSWER, NAME_RULE, check_task_name
     Categories: OPEN_DOMAIN_QA, CLOZE_COMPLETION, WINOGRAD_STYLE,
@@ -43,7 +44,8 @@ Public API
     load_tasks(path) -> names: registers a .py module or a task file
     Template(text), TemplateFormatter
   GLaM benchmarks (`glam_tf.tasks.glam_tasks`)
-    GLAM_TASKS, GLAM_TASK_NAMES, STORY_CLOZE_INSTRUCTIONS, format_* functions
+    GLAM_TASKS, GLAM_TASK_NAMES, STORY_CLOZE_INSTRUCTIONS, LAMBADA_INSTRUCTIONS,
+    QUAC_INSTRUCTIONS, COQA_INSTRUCTIONS, format_* functions
 """
 
 from glam_tf.tasks.sources import (CallableSource, JsonlSource, ManualFileSource, Source,
