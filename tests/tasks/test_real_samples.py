@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import REAL_SAMPLE_FOLDERS, REAL_SAMPLES
+from offline_tfds import REAL_SAMPLE_FOLDERS, REAL_SAMPLES
 from glam_tf.evaluation.evaluator import evaluate
 from glam_tf.evaluation.backends import Backend
 from glam_tf.tasks import REGISTRY
@@ -187,8 +187,8 @@ def test_glam_eval_scores_every_real_example_with_a_trained_model(real_samples, 
     monkeypatch.setattr(tfds.core.constants, "DATA_DIR", real_samples)  # TFDS's default
     output = tmp_path / "results.json"
     assert main(["eval", "--model_dir", str(trained_model_dir), "--tasks",
-                 ",".join(GLAM_EVAL_TASKS), "--shots", "1", "--output", str(output),
-                 "--predictions"]) == 0
+                 ",".join(GLAM_EVAL_TASKS), "--shots", "1", "--batch_size", "32",
+                 "--output", str(output), "--predictions"]) == 0
     results = json.loads(output.read_text())["results"]
     assert [(r["task"], r["shots"]) for r in results] == [
         (name, 1) for name in GLAM_EVAL_TASKS]

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import offline_build
+from offline_tfds import offline_build
 from glam_tf.evaluation.backends import Backend
 from glam_tf.evaluation.evaluator import build_prompts, evaluate
 from glam_tf.tasks import (NO_ANSWER, REGISTRY, CallableSource, ManualFileSource, SplitSources,
