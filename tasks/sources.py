@@ -110,13 +110,17 @@ class TfdsSource(Source):
     def tfds_split(self, split: str) -> str:
         return dict(self.splits).get(split, split)
 
-    def describe(self, split: Optional[str] = None) -> str:
+    def _where(self, split: Optional[str] = None) -> str:
         return f"tfds {self.name}" + ("" if split is None else f"[{self.tfds_split(split)}]")
+
+    def describe(self, split: Optional[str] = None) -> str:
+        once = "" if self.unique_field is None else f", each {self.unique_field} once"
+        return self._where(split) + once
 
     def located(self, split: str) -> Iterator[tuple[str, dict]]:
         import tensorflow_datasets as tfds  # heavy: imported on first use only
 
-        where = self.describe(split)
+        where = self._where(split)
         try:
             dataset = tfds.load(self.name, split=self.tfds_split(split), data_dir=self.data_dir,
                                 download=False, shuffle_files=False)
@@ -163,7 +167,7 @@ class TfdsSource(Source):
                 raise
             raise TaskDataError(f"cannot prepare from manual_dir={manual_dir!r} ({e}). "
                                 f"{self.manual_instructions}",
-                                location=self.describe()) from None
+                                location=self._where()) from None
 
 
 def default_manual_dir() -> str:
