@@ -184,6 +184,14 @@ def test_squad_v2_prompt_and_an_immediate_newline_is_an_abstention():
     assert [p["f1"] for p in answers["predictions"]] == [1.0, 0.0]
 
 
+def test_lambada_scores_the_word_after_a_quote(tmp_path):
+    (tmp_path / "lambada_test.jsonl").write_text(json.dumps({"text": 'She said, "Logan'}))
+    task = _with_manual_dir(REGISTRY.get("lambada"), tmp_path)
+    result = evaluate(task, _Says(' Logan." she'))
+    assert result["predictions"][0]["prediction"] == "Logan"
+    assert result["metrics"]["exact_match"] == 1.0
+
+
 def test_wic_uses_gpt3s_words():
     f = glam_tasks.format_wic({"sentence1": "An outfitter provided everything.",
                                "sentence2": "He went to a specialist outfitter.",
