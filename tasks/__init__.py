@@ -44,8 +44,9 @@ Public API
     load_tasks(path) -> names: registers a .py module or a task file
     Template(text), TemplateFormatter
   GLaM benchmarks (`glam_tf.tasks.glam_tasks`)
-    GLAM_TASKS, GLAM_TASK_NAMES, STORY_CLOZE_INSTRUCTIONS, LAMBADA_INSTRUCTIONS,
-    QUAC_INSTRUCTIONS, COQA_INSTRUCTIONS, format_* functions
+    GLAM_TASKS, GLAM_TASK_NAMES, STORY_CLOZE_INSTRUCTIONS, format_* functions
+  Release files TFDS changes (`glam_tf.tasks.release_files`)
+    LAMBADA_INSTRUCTIONS, QUAC_INSTRUCTIONS, COQA_INSTRUCTIONS, coqa_stories, quac_dialogues
 """
 
 from glam_tf.tasks.sources import (CallableSource, JsonlSource, ManualFileSource, Source,

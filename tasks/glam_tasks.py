@@ -22,7 +22,7 @@ Notes per task (docs/evaluation.md, "Task formats", has each prompt):
                one story, dialogue or article becomes one example per question,
                after the earlier questions with their gold answers. TFDS keeps
                neither QuAC's turn order nor CoQA's extra dev answers: both read
-               the datasets' own JSON (COQA_INSTRUCTIONS, QUAC_INSTRUCTIONS).
+               the datasets' own JSON (`release_files`).
   squad_v2, quac
                unanswerable questions have the gold answer NO_ANSWER.
   triviaqa     TFDS rc.nocontext validation is the web and wiki dev files
@@ -37,6 +37,8 @@ import dataclasses
 import re
 
 from glam_tf.tasks.registry import register
+from glam_tf.tasks.release_files import (COQA_INSTRUCTIONS, LAMBADA_INSTRUCTIONS,
+                                         QUAC_INSTRUCTIONS, coqa_stories, quac_dialogues)
 from glam_tf.tasks.sources import (ManualFileSource, Source, SplitSources, TaskDataError,
                                    TfdsSource)
 from glam_tf.tasks.task import (CLOZE_COMPLETION, COMMON_SENSE_REASONING, GENERATE, NLI,
@@ -52,21 +54,6 @@ STORY_CLOZE_INSTRUCTIONS = (
     "`glam_tf.tasks.get('story_cloze').source.prepare(manual_dir=DIR)` (it passes "
     "tfds.download.DownloadConfig(manual_dir=DIR)); without --manual_dir TFDS looks in "
     "~/tensorflow_datasets/downloads/manual/.")
-
-_MANUAL = ("Put it in TFDS's manual folder (<TFDS data dir>/downloads/manual/, "
-           "~/tensorflow_datasets/downloads/manual/ by default; `TFDS_DATA_DIR` moves it).")
-LAMBADA_INSTRUCTIONS = (
-    "LAMBADA is scored on OpenAI's detokenized test text, as GPT-3 was: download "
-    "lambada_test.jsonl, OpenAI's file from its GPT-2 evaluation (5153 lines of "
-    "{\"text\": ...}; lm-evaluation-harness's lambada_openai reads the same). " + _MANUAL)
-QUAC_INSTRUCTIONS = (
-    "QuAC is read from its own release files, which keep each dialogue's turns in "
-    "order (TFDS's quac does not): download train_v0.2.json and val_v0.2.json from "
-    "https://quac.ai/ . " + _MANUAL)
-COQA_INSTRUCTIONS = (
-    "CoQA's dev set is read from its release file, which has every reference answer "
-    "(TFDS's coqa keeps one): download coqa-dev-v1.0.json from "
-    "https://stanfordnlp.github.io/coqa/ . " + _MANUAL)
 
 GENERATION_STOPS = ("\n",)
 # LAMBADA's answer is one word: stop at the first space or punctuation after it.
@@ -251,33 +238,6 @@ def _turns(history) -> str:
     return "".join(f"Q: {q.strip()}\nA: {a.strip()}\n\n" for q, a in history)
 
 
-def _release_data(document) -> list:
-    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-        raise TaskDataError('the file must be a JSON object with a "data" list', field="data")
-    return document["data"]
-
-
-def coqa_stories(document):
-    """CoQA's release JSON -> TFDS-shaped stories, plus each turn's extra reference answers."""
-    for row in _release_data(document):
-        questions = sorted(row["questions"], key=lambda q: q["turn_id"])
-        answers = sorted(row["answers"], key=lambda a: a["turn_id"])
-        turn_ids = [q["turn_id"] for q in questions]
-        if [a["turn_id"] for a in answers] != turn_ids:
-            raise TaskDataError(f"story {row.get('id')!r}: its questions and answers are "
-                                "not the same turns", field="answers")
-        extra = [[] for _ in turn_ids]
-        for references in row.get("additional_answers", {}).values():
-            by_turn = {a["turn_id"]: a["input_text"] for a in references}
-            for i, turn in enumerate(turn_ids):
-                if turn in by_turn:
-                    extra[i].append(by_turn[turn])
-        yield {"story": row["story"], "source": row.get("source", ""),
-               "questions": [q["input_text"] for q in questions],
-               "answers": {"input_text": [a["input_text"] for a in answers]},
-               "additional_answers": extra}
-
-
 def split_coqa_turns(ex: dict):
     """One CoQA story -> one example per turn, after the earlier turns with their answers."""
     questions, answers = ex["questions"], ex["answers"]["input_text"]
@@ -300,18 +260,6 @@ _QUAC_NO_ANSWER = "CANNOTANSWER"
 
 def _quac_gold(text: str) -> str:
     return NO_ANSWER if text.strip() == _QUAC_NO_ANSWER else text
-
-
-def quac_dialogues(document):
-    """QuAC's release JSON -> one dict per dialogue (a section), its turns in order."""
-    for article in _release_data(document):
-        for paragraph in article["paragraphs"]:
-            yield {"title": article["title"], "section_title": article["section_title"],
-                   "context": paragraph["context"],
-                   "turns": [{"question": qa["question"],
-                              "answer": qa["orig_answer"]["text"],
-                              "answers": [a["text"] for a in qa["answers"]]}
-                             for qa in paragraph["qas"]]}
 
 
 def split_quac_turns(ex: dict):
