@@ -14,7 +14,8 @@ Public API
       .demonstration(shot) -> str;  .with_shots(example, shots) -> Formatted
       .shots_from_eval_split -> bool
     Formatted(prompt, candidates=None, answers=(), label=None,
-              candidate_prompts=None, accepted=())      one example, ready to score
+              candidate_prompts=None, accepted=(), shot_group=None)
+                                                        one example, ready to score
       .pairs() -> ((context, continuation), ...);  .correct_labels;  .is_rank
     RANK, GENERATE, KINDS, METRICS_BY_KIND, NO_ANSWER, NAME_RULE, check_task_name
     Categories: OPEN_DOMAIN_QA, CLOZE_COMPLETION, WINOGRAD_STYLE,
@@ -24,8 +25,11 @@ Public API
       location file:line and field)
   Sources (`glam_tf.tasks.sources`), each with .examples(split) -> Iterator[dict]
     and .located(split) -> Iterator[(location, dict)]
-    TfdsSource(name, splits=(), data_dir=None, manual_instructions=None)
+    TfdsSource(name, splits=(), data_dir=None, manual_instructions=None, unique_field=None)
       .prepare(manual_dir=None)                        the only call that may download
+    ManualFileSource(files={split: name}, instructions, records=None, manual_dir=None)
+                                                       release files downloaded by hand
+    SplitSources(((split, source, its split), ...))    each split from its own source
     JsonlSource(path | {split: path}, split_field="split")
     CallableSource(fn)                                 fn(split) -> iterable of dicts
   Registry (`glam_tf.tasks.registry`)
@@ -41,10 +45,12 @@ Public API
     Template(text), TemplateFormatter
   GLaM benchmarks (`glam_tf.tasks.glam_tasks`)
     GLAM_TASKS, GLAM_TASK_NAMES, STORY_CLOZE_INSTRUCTIONS, format_* functions
+  Release files TFDS changes (`glam_tf.tasks.release_files`)
+    LAMBADA_INSTRUCTIONS, QUAC_INSTRUCTIONS, COQA_INSTRUCTIONS, coqa_stories, quac_dialogues
 """
 
-from glam_tf.tasks.sources import (CallableSource, JsonlSource, Source, TaskDataError,
-                                   TfdsSource)
+from glam_tf.tasks.sources import (CallableSource, JsonlSource, ManualFileSource, Source,
+                                   SplitSources, TaskDataError, TfdsSource)
 from glam_tf.tasks.task import (CATEGORIES, CATEGORY_TITLES, CLOZE_COMPLETION,
                                 COMMON_SENSE_REASONING, CUSTOM, GENERATE, GLAM_CATEGORIES,
                                 KINDS, METRICS_BY_KIND, NAME_RULE, NLI, NO_ANSWER,
@@ -63,6 +69,7 @@ __all__ = [
     "NO_ANSWER", "OPEN_DOMAIN_QA", "RANK", "READING_COMPREHENSION", "REGISTRY",
     "STORY_CLOZE_INSTRUCTIONS", "SUPERGLUE", "Source", "Task", "TaskDataError", "TaskError",
     "TaskRegistry", "Template", "TemplateFormatter", "TfdsSource", "UnknownTaskError",
+    "ManualFileSource", "SplitSources",
     "WINOGRAD_STYLE", "check_task_name", "get", "load_task_file", "load_tasks",
     "load_tasks_module", "register", "select",
 ]

@@ -6,30 +6,41 @@ tensorflow-datasets 4.9 (`tfds.builder(name).info.features`). Eval splits are
 the ones the papers report (validation/dev where test labels are hidden);
 shots come from the training split unless noted.
 
-Notes per task:
-  lambada      TFDS "train" is the LAMBADA dev file: here it is split "validation".
+Notes per task (docs/evaluation.md, "Task formats", has each prompt):
+  lambada      scored on OpenAI's detokenized test text (`lambada_test.jsonl`, a
+               manual download: LAMBADA_INSTRUCTIONS); shots from TFDS "train",
+               which is LAMBADA's dev file (tokenized, lower case: detokenized
+               here). GPT-3's fill-in-the-blank form at every shot count.
   story_cloze  manual download, see STORY_CLOZE_INSTRUCTIONS; labels are 1-based in TFDS.
-  winograd     WSC273 has a test split only: shots come from it too (exclude the
-               example itself; `Task.shots_from_eval_split`).
+  winograd     WSC273 has a test split only: shots come from it too, never the
+               example itself nor its twin schema (`Formatted.shot_group`).
   winograd, winogrande
                partial scoring: each candidate's context ends with its option
                substituted for the blank/pronoun; the continuation (the rest of
                the sentence) is the same for both (`Formatted.candidate_prompts`).
-  coqa, race_* one TFDS example (a story, an article) becomes one example per
-               question; CoQA turns carry the gold answers of the earlier turns.
-  quac         TFDS QuAC has no dialogue history: each question stands alone.
+  coqa, quac, race_*
+               one story, dialogue or article becomes one example per question,
+               after the earlier questions with their gold answers. TFDS keeps
+               neither QuAC's turn order nor CoQA's extra dev answers: both read
+               the datasets' own JSON (`release_files`).
   squad_v2, quac
                unanswerable questions have the gold answer NO_ANSWER.
+  triviaqa     TFDS rc.nocontext validation is the web and wiki dev files
+               together: each question is kept once (`TfdsSource.unique_field`).
   record       candidates are the query with each passage entity filled in;
                every entity among the answers is correct (`Formatted.accepted`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from glam_tf.tasks.registry import register
-from glam_tf.tasks.sources import TaskDataError, TfdsSource
+from glam_tf.tasks.release_files import (COQA_INSTRUCTIONS, LAMBADA_INSTRUCTIONS,
+                                         QUAC_INSTRUCTIONS, coqa_stories, quac_dialogues)
+from glam_tf.tasks.sources import (ManualFileSource, Source, SplitSources, TaskDataError,
+                                   TfdsSource)
 from glam_tf.tasks.task import (CLOZE_COMPLETION, COMMON_SENSE_REASONING, GENERATE, NLI,
                                 NO_ANSWER, OPEN_DOMAIN_QA, RANK, READING_COMPREHENSION,
                                 SUPERGLUE, WINOGRAD_STYLE, Formatted, Task)
@@ -98,12 +109,40 @@ def format_web_questions(ex: dict) -> Formatted:
 
 # -- cloze and completion -----------------------------------------------------
 
+# The TFDS text (LAMBADA's release) is tokenized: `` and '' for quotes, spaces
+# around punctuation and clitics ("do n't", "he 's").
+_DETOKENIZE = ((re.compile(r"``\s*"), '"'), (re.compile(r"\s*''"), '"'),
+               (re.compile(r" (n't|'s|'re|'ve|'m|'ll|'d)\b"), r"\1"),
+               (re.compile(r" ([.,;:!?)\]])"), r"\1"), (re.compile(r"([(\[]) "), r"\1"))
+_LAST_WORD = re.compile(r"^(.*\S)\s+(\W*)(\w(?:\S*\w)?)\W*$", re.DOTALL)
+
+
+def _detokenize(text: str) -> str:
+    for pattern, replacement in _DETOKENIZE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def format_lambada(ex: dict) -> Formatted:
-    context, _, word = ex["passage"].strip().rpartition(" ")
-    if not context.strip():
-        raise TaskDataError("a LAMBADA passage needs a context before its last word",
-                            field="passage")
-    return Formatted(prompt=context.rstrip(), answers=(word,))
+    """GPT-3's few-shot form: `passage without its last word ____. ->`, target the word.
+
+    OpenAI's text (field "text") is used as it is; the TFDS text (field
+    "passage") is detokenized first. Punctuation before the last word (an
+    opening quote: `"Logan`) stays in the passage, before the blank.
+    """
+    if "text" in ex:
+        passage = ex["text"]
+    elif "passage" in ex:
+        passage = _detokenize(ex["passage"])
+    else:
+        raise TaskDataError("a LAMBADA example needs 'text' (OpenAI's) or 'passage' (TFDS's)",
+                            field="text")
+    match = _LAST_WORD.match(passage.strip())
+    if match is None:
+        raise TaskDataError("a LAMBADA passage needs a context and a last word",
+                            field="text" if "text" in ex else "passage")
+    context, before, word = match.groups()
+    return Formatted(prompt=f"{context} {before}____. ->", answers=(word,))
 
 
 def _hellaswag_clean(text: str) -> str:
@@ -146,7 +185,12 @@ def format_winograd(ex: dict) -> Formatted:
     options = [ex["option1_normalized"], ex["option2_normalized"]]
     if ex["pronoun_text"].strip().lower() in _POSSESSIVES:
         options = [o + "'s" for o in options]
-    return _partial(text[:start], options, text[end:], _label(ex["label"], 2), "text")
+    formatted = _partial(text[:start], options, text[end:], _label(ex["label"], 2), "text")
+    # The two sentences of a schema share their two candidates (and differ in a
+    # word or two); unrelated schemas rarely do, and then exclude each other too.
+    twins = "|".join(sorted(o.strip().lower() for o in (ex["option1_normalized"],
+                                                           ex["option2_normalized"])))
+    return dataclasses.replace(formatted, shot_group=twins)
 
 
 def format_winogrande(ex: dict) -> Formatted:
@@ -178,8 +222,7 @@ def format_arc(ex: dict) -> Formatted:
 def format_openbookqa(ex: dict) -> Formatted:
     q = ex["question"]
     options = [q[f"choice_{letter}"] for letter in "ABCD"]
-    return _rank(f"Question: {q['stem'].strip()}\nAnswer:", options,
-                 _label(ex["answerKey"], 4, "answerKey"))
+    return _rank(q["stem"].strip(), options, _label(ex["answerKey"], 4, "answerKey"))
 
 
 # -- in-context reading comprehension ---------------------------------------
@@ -190,60 +233,87 @@ def format_drop(ex: dict) -> Formatted:
         answers=_unique([ex["answer"]] + list(ex["validated_answers"])))
 
 
+def _turns(history) -> str:
+    """Earlier questions with their gold answers, as GPT-3 shows a dialogue."""
+    return "".join(f"Q: {q.strip()}\nA: {a.strip()}\n\n" for q, a in history)
+
+
 def split_coqa_turns(ex: dict):
-    """One CoQA story -> one example per turn, with the earlier turns' gold answers."""
+    """One CoQA story -> one example per turn, after the earlier turns with their answers."""
     questions, answers = ex["questions"], ex["answers"]["input_text"]
-    _equal_lengths({"questions": questions, "answers.input_text": answers})
+    extra = ex.get("additional_answers", [[] for _ in questions])  # TFDS has none
+    _equal_lengths({"questions": questions, "answers.input_text": answers,
+                    "additional_answers": extra})
     for turn, question in enumerate(questions):
         yield {"story": ex["story"], "history": list(zip(questions[:turn], answers[:turn])),
-               "question": question, "answer": answers[turn]}
+               "question": question, "answers": [answers[turn]] + list(extra[turn])}
 
 
 def format_coqa(ex: dict) -> Formatted:
-    turns = "".join(f"Q: {q.strip()}\nA: {a.strip()}\n\n" for q, a in ex["history"])
-    return Formatted(prompt=f"{ex['story'].strip()}\n\n{turns}Q: {ex['question'].strip()}\nA:",
-                     answers=_unique([ex["answer"]]))
+    return Formatted(prompt=f"{ex['story'].strip()}\n\n{_turns(ex['history'])}"
+                            f"Q: {ex['question'].strip()}\nA:",
+                     answers=_unique(ex["answers"]))
 
 
 _QUAC_NO_ANSWER = "CANNOTANSWER"
+
+
+def _quac_gold(text: str) -> str:
+    return NO_ANSWER if text.strip() == _QUAC_NO_ANSWER else text
+
+
+def split_quac_turns(ex: dict):
+    """One QuAC dialogue -> one example per turn, after the earlier turns with their answers."""
+    turns = ex["turns"]
+    for i, turn in enumerate(turns):
+        history = [(t["question"], _quac_gold(t["answer"])) for t in turns[:i]]
+        yield {"title": ex["title"], "section_title": ex["section_title"],
+               "context": ex["context"], "history": history, "question": turn["question"],
+               "answers": [turn["answer"]] + list(turn["answers"])}
 
 
 def format_quac(ex: dict) -> Formatted:
     context = ex["context"].strip()
     if context.endswith(_QUAC_NO_ANSWER):  # QuAC appends it so that spans can point at it
         context = context[:-len(_QUAC_NO_ANSWER)].rstrip()
-    golds = [ex["orig_answer"]["text"]] + list(ex["answers"]["text"])
-    golds = [NO_ANSWER if g.strip() == _QUAC_NO_ANSWER else g for g in golds]
-    prompt = (f"TITLE: {ex['title'].strip()}\nSECTION: {ex['section_title'].strip()}\n"
-              f"BACKGROUND: {ex['background'].strip()}\n\n{context}\n\n"
-              f"Q: {ex['question'].strip()}\nA:")
-    return Formatted(prompt=prompt, answers=_unique(golds))
+    prompt = (f"TITLE: {ex['title'].strip()} -- {ex['section_title'].strip()}\n"
+              f"PARAGRAPH: {context}\n\n{_turns(ex['history'])}Q: {ex['question'].strip()}\nA:")
+    return Formatted(prompt=prompt, answers=_unique(_quac_gold(g) for g in ex["answers"]))
 
 
 def format_squad_v2(ex: dict) -> Formatted:
     answers = (NO_ANSWER,) if ex["is_impossible"] else _unique(ex["answers"]["text"])
     prompt = (f"Title: {ex['title'].strip()}\n\nBackground: {ex['context'].strip()}\n\n"
-              f"Question: {ex['question'].strip()}\n\nAnswer:")
+              f"Q: {ex['question'].strip()}\n\nA:")
     return Formatted(prompt=prompt, answers=answers)
 
 
-def split_race_questions(ex: dict):
-    """One RACE article -> one example per question."""
-    _equal_lengths({"questions": ex["questions"], "answers": ex["answers"],
-                        "options": ex["options"]})
-    for question, answer, options in zip(ex["questions"], ex["answers"], ex["options"]):
-        yield {"article": ex["article"], "question": question, "answer": answer,
-               "options": options}
+_RACE_LETTERS = "ABCDEFGH"
 
 
-def format_race(ex: dict) -> Formatted:
-    options, answer = ex["options"], ex["answer"].strip()
-    letters = "ABCDEFGH"[:len(options)]
+def _race_answer(answer: str, options) -> int:
+    answer, letters = answer.strip(), _RACE_LETTERS[:len(options)]
     if len(answer) != 1 or answer not in letters:
         raise TaskDataError(f"answer {answer!r} is not one of the option letters "
                             f"{', '.join(letters)}", field="answers")
-    return _rank(f"Article: {ex['article'].strip()}\n\nQuestion: {ex['question'].strip()}\n"
-                 "Answer:", options, letters.index(answer))
+    return letters.index(answer)
+
+
+def split_race_questions(ex: dict):
+    """One RACE article -> one example per question, after the earlier ones with their answers."""
+    _equal_lengths({"questions": ex["questions"], "answers": ex["answers"],
+                    "options": ex["options"]})
+    history = []
+    for question, answer, options in zip(ex["questions"], ex["answers"], ex["options"]):
+        yield {"article": ex["article"], "history": list(history), "question": question,
+               "answer": answer, "options": options}
+        history.append((question, options[_race_answer(answer, options)]))
+
+
+def format_race(ex: dict) -> Formatted:
+    options = ex["options"]
+    return _rank(f"Article: {ex['article'].strip()}\n\n{_turns(ex['history'])}"
+                 f"Q: {ex['question'].strip()}\nA:", options, _race_answer(ex["answer"], options))
 
 
 # -- SuperGLUE ------------------------------------------------------------------
@@ -280,9 +350,9 @@ def format_rte(ex: dict) -> Formatted:  # classes: entailment, not_entailment
 
 def format_wic(ex: dict) -> Formatted:
     return Formatted(
-        prompt=f"Sentence 1: {ex['sentence1'].strip()}\nSentence 2: {ex['sentence2'].strip()}\n"
-               f"Question: Is the word '{ex['word'].strip()}' used in the same way in the two "
-               "sentences above?\nAnswer:",
+        prompt=f"{ex['sentence1'].strip()}\n{ex['sentence2'].strip()}\n"
+               f"question: Is the word '{ex['word'].strip()}' used in the same way in the two "
+               "sentences above?\nanswer:",
         candidates=(" no", " yes"), label=_label(ex["label"], 2))
 
 
@@ -334,17 +404,24 @@ def format_anli(ex: dict) -> Formatted:  # classes: e, n, c
 
 # -- the table ------------------------------------------------------------------
 
+def _source(tfds_name, splits=(), manual_instructions=None) -> Source:
+    """`tfds_name` as a TfdsSource; a Source given instead is used as it is."""
+    if isinstance(tfds_name, Source):
+        return tfds_name
+    return TfdsSource(tfds_name, splits, manual_instructions=manual_instructions)
+
+
 def _nlg(name, tfds_name, formatter, category, metrics, eval_split, description,
          splits=(), stop_sequences=GENERATION_STOPS, **kw):
-    return Task(name=name, source=TfdsSource(tfds_name, splits), formatter=formatter,
+    return Task(name=name, source=_source(tfds_name, splits), formatter=formatter,
                 kind=GENERATE, metrics=metrics, category=category, eval_split=eval_split,
                 stop_sequences=stop_sequences, description=description, **kw)
 
 
 def _nlu(name, tfds_name, formatter, category, eval_split, description, splits=(),
          manual_instructions=None, **kw):
-    source = TfdsSource(tfds_name, splits, manual_instructions=manual_instructions)
-    return Task(name=name, source=source, formatter=formatter, kind=RANK,
+    return Task(name=name, source=_source(tfds_name, splits, manual_instructions),
+                formatter=formatter, kind=RANK,
                 metrics=("accuracy",), category=category, eval_split=eval_split,
                 description=description, **kw)
 
@@ -352,20 +429,32 @@ def _nlu(name, tfds_name, formatter, category, eval_split, description, splits=(
 _EM, _F1 = ("exact_match",), ("f1",)
 _SHORT = dict(length_normalize=False)  # one-word candidates: nothing to normalize
 # GPT-3's protocol (which GLaM follows) for ARC, OpenBookQA and RACE: each answer's
-# log-likelihood less its log-likelihood after "Answer:" alone.
+# log-likelihood less its log-likelihood after the answer cue alone ("Answer:", or
+# "A:" where the prompt asks with Q:/A:).
 _UNCONDITIONAL = dict(length_normalize=False, unconditional_context="Answer:")
+_UNCONDITIONAL_QA = dict(length_normalize=False, unconditional_context="A:")  # RACE's Q:/A:
 _SG = "super_glue/{}:1.0.2"
 
+_TRIVIAQA = TfdsSource("trivia_qa/rc.nocontext:1.1.0", unique_field="question_id")
+_LAMBADA = SplitSources((
+    ("test", ManualFileSource((("test", "lambada_test.jsonl"),), LAMBADA_INSTRUCTIONS), "test"),
+    ("validation", TfdsSource("lambada:1.0.0"), "train")))  # TFDS "train": the dev file
+_COQA = SplitSources((
+    ("validation", ManualFileSource((("validation", "coqa-dev-v1.0.json"),), COQA_INSTRUCTIONS,
+                                    records=coqa_stories), "validation"),
+    ("train", TfdsSource("coqa:1.0.0"), "train")))
+_QUAC = ManualFileSource((("validation", "val_v0.2.json"), ("train", "train_v0.2.json")),
+                         QUAC_INSTRUCTIONS, records=quac_dialogues)
+
 GLAM_TASKS = (
-    _nlg("triviaqa", "trivia_qa/rc.nocontext:1.1.0", format_triviaqa, OPEN_DOMAIN_QA, _EM,
+    _nlg("triviaqa", _TRIVIAQA, format_triviaqa, OPEN_DOMAIN_QA, _EM,
          "validation", "TriviaQA (closed book)"),
     _nlg("natural_questions", "natural_questions_open:1.0.0", format_natural_questions,
          OPEN_DOMAIN_QA, _EM, "validation", "Natural Questions (open)"),
     _nlg("web_questions", "web_questions:1.0.0", format_web_questions, OPEN_DOMAIN_QA, _EM,
          "test", "WebQuestions"),
-    _nlg("lambada", "lambada:1.0.0", format_lambada, CLOZE_COMPLETION, _EM, "test", "LAMBADA",
-         few_shot_split="validation", splits={"validation": "train"},
-         stop_sequences=WORD_STOPS, max_decode_tokens=8),
+    _nlg("lambada", _LAMBADA, format_lambada, CLOZE_COMPLETION, _EM, "test", "LAMBADA",
+         few_shot_split="validation", stop_sequences=WORD_STOPS, max_decode_tokens=8),
     _nlu("hellaswag", "hellaswag:1.1.0", format_hellaswag, CLOZE_COMPLETION, "validation",
          "HellaSwag"),
     _nlu("story_cloze", "story_cloze/2016:1.0.0", format_story_cloze, CLOZE_COMPLETION, "test",
@@ -384,16 +473,16 @@ GLAM_TASKS = (
          "OpenBookQA", **_UNCONDITIONAL),
     _nlg("drop", "drop:2.0.0", format_drop, READING_COMPREHENSION, _F1, "validation", "DROP",
          splits={"validation": "dev"}),
-    _nlg("coqa", "coqa:1.0.0", format_coqa, READING_COMPREHENSION, _F1, "validation", "CoQA",
-         splits={"validation": "test"}, preprocessor=split_coqa_turns),
-    _nlg("quac", "quac:1.0.0", format_quac, READING_COMPREHENSION, _F1, "validation", "QuAC",
-         no_answer=NO_ANSWER),
+    _nlg("coqa", _COQA, format_coqa, READING_COMPREHENSION, _F1, "validation", "CoQA",
+         preprocessor=split_coqa_turns),
+    _nlg("quac", _QUAC, format_quac, READING_COMPREHENSION, _F1, "validation", "QuAC",
+         no_answer=NO_ANSWER, preprocessor=split_quac_turns),
     _nlg("squad_v2", "squad/v2.0:3.0.0", format_squad_v2, READING_COMPREHENSION,
          ("f1", "exact_match"), "validation", "SQuADv2", no_answer=NO_ANSWER),
     _nlu("race_m", "race/middle:2.0.0", format_race, READING_COMPREHENSION, "test",
-         "RACE-m", preprocessor=split_race_questions, **_UNCONDITIONAL),
+         "RACE-m", preprocessor=split_race_questions, **_UNCONDITIONAL_QA),
     _nlu("race_h", "race/high:2.0.0", format_race, READING_COMPREHENSION, "test",
-         "RACE-h", preprocessor=split_race_questions, **_UNCONDITIONAL),
+         "RACE-h", preprocessor=split_race_questions, **_UNCONDITIONAL_QA),
     _nlu("boolq", _SG.format("boolq"), format_boolq, SUPERGLUE, "validation", "BoolQ", **_SHORT),
     _nlu("cb", _SG.format("cb"), format_cb, SUPERGLUE, "validation", "CB", **_SHORT),
     _nlu("copa", _SG.format("copa"), format_copa, SUPERGLUE, "validation", "COPA"),

@@ -5,12 +5,17 @@ lists and nested dicts (TFDS bytes are decoded as UTF-8, numpy values become
 Python values). `located(split)` also gives where each example comes from
 ("data.jsonl:12", "tfds super_glue/boolq:1.0.2[validation] #3") so that errors
 can name it.
+
+`ManualFileSource` reads a release file the user downloads by hand (OpenAI's
+LAMBADA text, QuAC's and CoQA's own JSON, whose order and extra answers TFDS
+drops); `SplitSources` takes each split from its own source.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import json
 from typing import Callable, Iterable, Iterator, Mapping, Optional, Union
 
 from glam_tf import fileio
@@ -85,12 +90,16 @@ class TfdsSource(Source):
         or ~/tensorflow_datasets).
       manual_instructions: how to provide the data of a dataset TFDS cannot
         download itself; shown when the data is missing.
+      unique_field: when set, only the first example of each value of this
+        field is kept (TriviaQA's validation split holds its web and wiki dev
+        files, which repeat questions under the same `question_id`).
     """
 
     name: str
     splits: tuple[tuple[str, str], ...] = ()
     data_dir: Optional[str] = None
     manual_instructions: Optional[str] = None
+    unique_field: Optional[str] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -101,13 +110,17 @@ class TfdsSource(Source):
     def tfds_split(self, split: str) -> str:
         return dict(self.splits).get(split, split)
 
-    def describe(self, split: Optional[str] = None) -> str:
+    def _where(self, split: Optional[str] = None) -> str:
         return f"tfds {self.name}" + ("" if split is None else f"[{self.tfds_split(split)}]")
+
+    def describe(self, split: Optional[str] = None) -> str:
+        once = "" if self.unique_field is None else f", each {self.unique_field} once"
+        return self._where(split) + once
 
     def located(self, split: str) -> Iterator[tuple[str, dict]]:
         import tensorflow_datasets as tfds  # heavy: imported on first use only
 
-        where = self.describe(split)
+        where = self._where(split)
         try:
             dataset = tfds.load(self.name, split=self.tfds_split(split), data_dir=self.data_dir,
                                 download=False, shuffle_files=False)
@@ -116,8 +129,17 @@ class TfdsSource(Source):
         except tfds.core.DatasetNotFoundError:
             raise TaskDataError(f"TFDS has no dataset {self.name!r} (tensorflow-datasets "
                                 f"{tfds.__version__})", location=where) from None
+        seen = set()
         for index, example in enumerate(tfds.as_numpy(dataset)):
-            yield f"{where} #{index}", to_python(example)
+            example = to_python(example)
+            if self.unique_field is not None:
+                if self.unique_field not in example:
+                    raise TaskDataError("the example has no such field",
+                                        location=f"{where} #{index}", field=self.unique_field)
+                if example[self.unique_field] in seen:
+                    continue
+                seen.add(example[self.unique_field])
+            yield f"{where} #{index}", example
 
     def _missing_message(self, detail: str) -> str:
         base = self.name.split(":")[0]
@@ -145,7 +167,118 @@ class TfdsSource(Source):
                 raise
             raise TaskDataError(f"cannot prepare from manual_dir={manual_dir!r} ({e}). "
                                 f"{self.manual_instructions}",
-                                location=self.describe()) from None
+                                location=self._where()) from None
+
+
+def default_manual_dir() -> str:
+    """TFDS's folder for files downloaded by hand: <TFDS data dir>/downloads/manual."""
+    import tensorflow_datasets as tfds
+
+    return fileio.resolve(tfds.core.constants.DATA_DIR, "downloads/manual")
+
+
+@dataclasses.dataclass(frozen=True)
+class ManualFileSource(Source):
+    """A dataset's own release file per split, downloaded by hand into a folder.
+
+    Attributes:
+      files: split -> file name inside `manual_dir` (stored as pairs).
+      instructions: where to get the files; shown when one is missing.
+      records: None: the file is JSON Lines, one example per line. Else a
+        function parsed JSON document -> iterable of example dicts (QuAC's and
+        CoQA's `{"data": [...]}` files); it raises TaskDataError on a document
+        that breaks the release format.
+      manual_dir: the folder; None: `default_manual_dir()` (TFDS's, as for
+        StoryCloze), read when the data is.
+    """
+
+    files: tuple[tuple[str, str], ...]
+    instructions: str
+    records: Optional[Callable[[object], Iterable[dict]]] = None
+    manual_dir: Optional[str] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "files", _split_pairs(self.files, "ManualFileSource"))
+        if not self.files:
+            raise TaskDataError("ManualFileSource needs at least one file", field="files")
+        if not isinstance(self.instructions, str) or not self.instructions:
+            raise TaskDataError("ManualFileSource.instructions must say where to get the "
+                                "files", field="instructions")
+        if self.records is not None and not callable(self.records):
+            raise TaskDataError(f"ManualFileSource.records must be callable, not "
+                                f"{self.records!r}", field="records")
+
+    def path(self, split: str) -> str:
+        files = dict(self.files)
+        if split not in files:
+            raise TaskDataError(f"no file for split {split!r}; files are given for "
+                                f"{', '.join(files)}", location=self.describe())
+        return fileio.resolve(self.manual_dir or default_manual_dir(), files[split])
+
+    def describe(self, split: Optional[str] = None) -> str:
+        files = dict(self.files)
+        return "manual " + (", ".join(files.values()) if split is None
+                            else files.get(split, f"(no file for {split!r})"))
+
+    def located(self, split: str) -> Iterator[tuple[str, dict]]:
+        path = self.path(split)
+        if not fileio.isfile(path):
+            raise TaskDataError(f"no such file. {self.instructions}", location=path)
+        if self.records is None:
+            yield from _read_jsonl(path)
+            return
+        try:
+            document = json.loads(fileio.read_text(path, encoding="utf-8-sig"))
+        except json.JSONDecodeError as error:
+            raise TaskDataError(f"not valid JSON ({error.msg}, line {error.lineno})",
+                                location=path) from None
+        try:
+            for index, example in enumerate(self.records(document)):
+                yield f"{path} #{index}", example
+        except TaskDataError as e:
+            raise e.at(path) from None
+        except KeyError as e:
+            raise TaskDataError("a record of the file lacks this field",
+                                location=path, field=str(e.args[0])) from None
+        except (TypeError, AttributeError) as e:  # a list where a record should be, ...
+            raise TaskDataError(f"the file does not have its release's layout ({e})",
+                                location=path) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSources(Source):
+    """Each split from its own source: split -> (source, that source's split name)."""
+
+    parts: tuple[tuple[str, Source, str], ...]
+
+    def __post_init__(self):
+        parts = tuple(tuple(p) for p in self.parts)
+        for p in parts:
+            if (len(p) != 3 or not isinstance(p[0], str) or not isinstance(p[1], Source)
+                    or not isinstance(p[2], str)):
+                raise TaskDataError("SplitSources entries must be (split, Source, split "
+                                    f"of that source), not {p!r}", field="parts")
+        if not parts:
+            raise TaskDataError("SplitSources needs at least one split", field="parts")
+        object.__setattr__(self, "parts", parts)
+
+    def part(self, split: str) -> tuple[Source, str]:
+        for name, source, inner in self.parts:
+            if name == split:
+                return source, inner
+        raise TaskDataError(f"no source for split {split!r}; sources are given for "
+                            f"{', '.join(p[0] for p in self.parts)}", location=self.describe())
+
+    def describe(self, split: Optional[str] = None) -> str:
+        if split is not None:
+            source, inner = self.part(split)
+            return source.describe(inner)
+        return "; ".join(f"{name}: {source.describe(inner)}"
+                         for name, source, inner in self.parts)
+
+    def located(self, split: str) -> Iterator[tuple[str, dict]]:
+        source, inner = self.part(split)
+        return source.located(inner)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,8 @@ Scorers need only `Formatted` and the Task's scoring fields:
                          `Task.length_normalize`; the argmax is correct when it
                          is in `Formatted.correct_labels`; metric "accuracy".
   generate tasks (NLG)   decode from `Formatted.prompt`; skip the leading
-                         whitespace of the output, cut it at the first
+                         spaces of the output (not newlines: an
+                         immediate "\n" is the empty answer), cut it at the first
                          `Task.stop_sequences` match, strip it, and compare it
                          with every gold answer in `Formatted.answers` (best
                          score wins); metrics "exact_match" and "f1".
@@ -24,7 +25,8 @@ Few-shot: `Task.with_shots(example, shots)` prepends the demonstrations
 (`Task.demonstration(shot)`, each followed by `shot_separator`) to every
 context of `example`. Shots come from `few_shot_split`, drawn at random by the
 caller; when `shots_from_eval_split` (WSC273 has a test split only), the
-caller must not use an example as its own shot.
+caller must not use an example as its own shot, nor one of its
+`Formatted.shot_group`.
 """
 
 from __future__ import annotations
@@ -127,6 +129,9 @@ class Formatted:
         `prompt`.
       accepted: further candidate indices that are also correct (ReCoRD:
         several surface forms of the gold entity).
+      shot_group: examples with the same non-None group are never each
+        other's shots (WSC273: the two twin sentences of one schema differ in
+        a word or two, and one shows the other's answer).
     Sequences are stored as tuples; lists are accepted.
     """
 
@@ -136,6 +141,7 @@ class Formatted:
     label: Optional[int] = None
     candidate_prompts: Optional[tuple[str, ...]] = None
     accepted: tuple[int, ...] = ()
+    shot_group: Optional[str] = None
 
     def __post_init__(self):
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -147,6 +153,9 @@ class Formatted:
         fix("candidate_prompts", _as_str_tuple("Formatted", "candidate_prompts",
                                                self.candidate_prompts, True))
         fix("accepted", tuple(self.accepted))
+        if self.shot_group is not None and not isinstance(self.shot_group, str):
+            raise TaskDataError(f"Formatted.shot_group must be None or str, not "
+                                f"{self.shot_group!r}", field="shot_group")
         if self.candidates is None:
             for name in ("label", "candidate_prompts"):
                 if getattr(self, name) is not None:

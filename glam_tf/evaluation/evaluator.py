@@ -6,7 +6,7 @@
 `evaluate` scores one task at one shot count:
   * shots: for example i, `shots.sample_shots(len(pool), k, seed, example_index=i)`
     draws from the few-shot split (excluding example i itself when the task
-    takes shots from its eval split); `shots.fit_prompt` then drops shots from
+    takes shots from its eval split, and the examples of its `shot_group`); `shots.fit_prompt` then drops shots from
     the front until the prompt fits `max_tokens` (default: the backend's
     max_length, less the decoding budget for generate tasks; no fitting when
     the backend cannot count tokens or has no max_length).
@@ -69,9 +69,9 @@ def build_prompts(task: Task, examples, shots: int, seed: int, backend=None,
                                                   _max_new_tokens(task, backend))
     prompted, indices, used, dropped = [], [], [], 0
     for i, example in enumerate(examples):
-        drawn = shots_lib.sample_shots(
-            len(pool), shots, seed, exclude_index=i if task.shots_from_eval_split else None,
-            example_index=i)
+        excluded = shots_lib.excluded_shots(example, i, pool, task.shots_from_eval_split)
+        drawn = shots_lib.sample_shots(len(pool), shots, seed, exclude_index=excluded,
+                                       example_index=i)
         demos = [pool[j] for j in drawn]
         if budget is None:
             prompted.append(task.with_shots(example, demos))

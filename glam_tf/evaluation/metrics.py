@@ -73,12 +73,15 @@ def f1(prediction: str, answers: Sequence[str], no_answer: Optional[str] = None)
 
 
 def postprocess_generation(text: str, stop_sequences: Sequence[str] = ()) -> str:
-    """Decoded text -> answer: skip leading whitespace, cut at the first stop sequence, strip.
+    """Decoded text -> answer: skip leading spaces, cut at the first stop sequence, strip.
 
     "First" is the earliest position in the text over all stop sequences
-    (not the first sequence in the list that occurs).
+    (not the first sequence in the list that occurs). Only spaces and tabs
+    are skipped: a newline the model writes at once ends the answer there, as
+    in GPT-3's protocol, so that "\n" is the empty answer (SQuADv2's and
+    QuAC's abstention), not the line after it.
     """
-    text = text.lstrip()
+    text = text.lstrip(" \t")
     cut = len(text)
     for stop in stop_sequences:
         if not stop:

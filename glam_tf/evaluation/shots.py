@@ -12,39 +12,66 @@ question itself is never dropped.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Sequence, Union
+from typing import Callable, Iterable, NamedTuple, Sequence, Union
 
 import numpy as np
 
 from glam_tf.tasks.task import Formatted, Task
 
 
-def sample_shots(pool_size: int, k: int, seed: int, exclude_index: Optional[int] = None, *,
+def sample_shots(pool_size: int, k: int, seed: int,
+                 exclude_index: Union[None, int, Iterable[int]] = None, *,
                  example_index: int) -> list[int]:
     """`min(k, available)` distinct indices into a pool of `pool_size`, in draw order.
 
     Args:
       pool_size: examples in the few-shot pool.
-      k: shots wanted; capped at the pool size (minus the excluded index).
+      k: shots wanted; capped at the pool size (minus the excluded indices).
       seed, example_index: non-negative ints; the draw depends on both only.
-      exclude_index: an index never returned (the evaluated example itself
-        when shots come from the scored split, `Task.shots_from_eval_split`).
+      exclude_index: an index, or several, never returned (the evaluated
+        example itself when shots come from the scored split,
+        `Task.shots_from_eval_split`, and the examples of its
+        `Formatted.shot_group`).
     """
     for name, value in (("pool_size", pool_size), ("k", k), ("seed", seed),
                         ("example_index", example_index)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name}={value!r}: must be an int >= 0")
-    excluded = exclude_index is not None and 0 <= exclude_index < pool_size
-    available = pool_size - int(excluded)
-    k = min(k, available)
+    if exclude_index is None:
+        excluded = set()
+    elif isinstance(exclude_index, (int, np.integer)):
+        excluded = {int(exclude_index)}
+    else:
+        excluded = {int(i) for i in exclude_index}
+    excluded = sorted(i for i in excluded if 0 <= i < pool_size)
+    k = min(k, pool_size - len(excluded))
     if k == 0:
         return []
     rng = np.random.default_rng([int(seed), int(example_index)])
-    drawn = rng.choice(available, size=k, replace=False)
-    # Draw from the pool without the excluded index, then map back around it.
-    if excluded:
-        drawn = np.where(drawn >= exclude_index, drawn + 1, drawn)
-    return [int(i) for i in drawn]
+    drawn = rng.choice(pool_size - len(excluded), size=k, replace=False)
+    return [_skipping(int(d), excluded) for d in drawn]
+
+
+def _skipping(position: int, excluded: Sequence[int]) -> int:
+    """The pool index at `position` among the indices not in sorted `excluded`."""
+    for e in excluded:
+        if e > position:
+            break
+        position += 1
+    return position
+
+
+def excluded_shots(example: Formatted, index: int, pool: Sequence[Formatted],
+                   same_split: bool) -> list[int]:
+    """Pool indices `example` (number `index`) must not take as shots.
+
+    Itself when the pool is its own split (`same_split`), and every pool
+    example of its `shot_group` (WSC273's twin schema).
+    """
+    excluded = [index] if same_split else []
+    if example.shot_group is not None:
+        excluded += [j for j, shot in enumerate(pool) if shot.shot_group == example.shot_group]
+    return excluded
 
 
 class FittedPrompt(NamedTuple):

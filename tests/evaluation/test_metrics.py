@@ -62,7 +62,9 @@ def test_metrics_refuse_missing_gold_answers():
 @pytest.mark.parametrize("text, stops, expected", [
     ("  Paris\n\nQ: next question", ("\n",), "Paris"),
     (" a. b\nc", ("\n", "."), "a"),               # the earliest stop wins, not the first listed
-    ("\n\n Paris  ", ("\n",), "Paris"),           # leading whitespace is skipped first
+    ("\n\n Paris  ", ("\n",), ""),               # an immediate newline: the empty answer
+    ("\t \nParis", ("\n",), ""),                 # ... after spaces and tabs too
+    ("\n\n Paris  ", (), "Paris"),               # without stops the text is stripped
     (" no stop here ", ("Q:",), "no stop here"),
     (" Paris", (), "Paris"),
 ])

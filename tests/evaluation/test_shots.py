@@ -20,6 +20,17 @@ def test_sample_shots_never_returns_the_excluded_index():
         assert sorted(shots) == sorted(set(range(6)) - {example % 6})
 
 
+def test_sample_shots_never_returns_any_of_several_excluded_indices():
+    for example in range(20):
+        excluded = {example % 7, (example + 3) % 7}
+        shots = sample_shots(7, 6, seed=2, exclude_index=sorted(excluded), example_index=example)
+        assert sorted(shots) == sorted(set(range(7)) - excluded)
+        # One index alone, as an int or in a list, draws the same shots.
+        assert (sample_shots(7, 3, seed=2, exclude_index=example % 7, example_index=example)
+                == sample_shots(7, 3, seed=2, exclude_index=[example % 7],
+                                example_index=example))
+
+
 def test_sample_shots_caps_k_at_the_pool_size():
     assert sorted(sample_shots(3, 10, seed=1, example_index=0)) == [0, 1, 2]
     assert sample_shots(1, 4, seed=1, exclude_index=0, example_index=0) == []

@@ -16,8 +16,9 @@ import pytest
 import tensorflow_datasets as tfds
 from etils import epath
 
-from glam_tf.tasks import (GLAM_CATEGORIES, GLAM_TASK_NAMES, GLAM_TASKS, NO_ANSWER,
-                           REGISTRY, TaskDataError, TfdsSource, glam_tasks)
+from glam_tf.tasks import (GLAM_CATEGORIES, GLAM_TASKS, NO_ANSWER,
+                           REGISTRY, ManualFileSource, SplitSources, TaskDataError, TfdsSource,
+                           glam_tasks)
 
 PAPER_COUNTS = {"open_domain_qa": 3, "cloze_completion": 3, "winograd_style": 2,
                 "common_sense_reasoning": 4, "reading_comprehension": 6, "superglue": 8,
@@ -43,10 +44,35 @@ def test_nlg_tasks_generate_and_nlu_tasks_rank_with_the_papers_metrics():
     assert all(m == "accuracy" for k, m in by_kind.values() if k == "rank")
 
 
+def _split_sources(task):
+    """{task split: (source, that source's split)} of the task's eval and few-shot splits."""
+    out = {}
+    for split in dict.fromkeys((task.eval_split, task.few_shot_split)):
+        source, inner = task.source, split
+        if isinstance(source, SplitSources):
+            source, inner = source.part(split)
+        out[split] = (source, source.tfds_split(inner) if isinstance(source, TfdsSource)
+                      else inner)
+    return out
+
+
+def _tfds_splits(task):
+    return {split: (source, inner) for split, (source, inner) in _split_sources(task).items()
+            if isinstance(source, TfdsSource)}
+
+
 def test_tfds_names_pin_the_installed_builder_versions():
     for task in GLAM_TASKS:
-        name, _, version = task.source.name.partition(":")
-        assert version and str(tfds.builder(name).version) == version, task.name
+        for source, _ in _tfds_splits(task).values():
+            name, _, version = source.name.partition(":")
+            assert version and str(tfds.builder(name).version) == version, task.name
+
+
+def test_only_data_tfds_loses_is_read_from_release_files():
+    manual = {t.name: sorted(split for split, (source, _) in _split_sources(t).items()
+                             if isinstance(source, ManualFileSource)) for t in GLAM_TASKS}
+    assert {name: splits for name, splits in manual.items() if splits} == {
+        "lambada": ["test"], "coqa": ["validation"], "quac": ["train", "validation"]}
 
 
 class _NoDownloads:
@@ -65,24 +91,32 @@ class _NoDownloads:
 def test_eval_and_few_shot_splits_are_splits_the_builder_generates():
     # `_split_generators` only names the splits here: nothing is downloaded or read.
     for task in GLAM_TASKS:
-        generators = tfds.builder(task.source.name)._split_generators(_NoDownloads())
-        names = {str(getattr(g, "name", g)) for g in generators}
-        for split in (task.eval_split, task.few_shot_split):
-            assert task.source.tfds_split(split) in names, (task.name, split, names)
+        for split, (source, tfds_split) in _tfds_splits(task).items():
+            generators = tfds.builder(source.name)._split_generators(_NoDownloads())
+            names = {str(getattr(g, "name", g)) for g in generators}
+            assert tfds_split in names, (task.name, split, names)
 
 
 def test_arc_openbookqa_and_race_use_gpt3s_unconditional_normalization():
     prior = {t.name: t.unconditional_context for t in GLAM_TASKS if t.unconditional_context}
-    assert prior == dict.fromkeys(
-        ("arc_easy", "arc_challenge", "openbookqa", "race_m", "race_h"), "Answer:")
+    # The answer context is the word before the answer in the task's own prompt.
+    assert prior == {"arc_easy": "Answer:", "arc_challenge": "Answer:",
+                     "openbookqa": "Answer:", "race_m": "A:", "race_h": "A:"}
     assert not any(t.length_normalize for t in GLAM_TASKS if t.name in prior)
 
 
 def test_eval_splits_are_the_ones_the_papers_report():
-    splits = {t.name: (t.source.tfds_split(t.eval_split), t.source.tfds_split(t.few_shot_split))
-              for t in GLAM_TASKS}
-    assert splits["lambada"] == ("test", "train")  # TFDS "train" is LAMBADA's dev file
-    assert splits["drop"] == ("dev", "train") and splits["coqa"] == ("test", "train")
+    def where(task, split):
+        source, inner = _split_sources(task)[split]
+        return source.describe(inner)
+
+    splits = {t.name: tuple(s for _, s in _split_sources(t).values()) for t in GLAM_TASKS}
+    lambada, coqa = REGISTRY.get("lambada"), REGISTRY.get("coqa")
+    assert where(lambada, "test") == "manual lambada_test.jsonl"  # OpenAI's test text
+    assert where(lambada, "validation") == "tfds lambada:1.0.0[train]"  # LAMBADA's dev file
+    assert where(coqa, "validation") == "manual coqa-dev-v1.0.json"
+    assert where(coqa, "train") == "tfds coqa:1.0.0[train]"
+    assert splits["drop"] == ("dev", "train")
     assert splits["story_cloze"] == ("test", "validation")
     assert splits["winogrande"] == ("validation", "train_xl")
     assert splits["race_h"] == ("test", "train") and splits["anli_r3"] == ("validation", "train")
@@ -153,10 +187,10 @@ def mock_tfds():
         yield
 
 
-@pytest.mark.parametrize("name", GLAM_TASK_NAMES)
+@pytest.mark.parametrize("name", [t.name for t in GLAM_TASKS if _tfds_splits(t)])
 def test_every_glam_task_formats_mock_examples_of_its_real_tfds_builder(name, mock_tfds):
     task = REGISTRY.get(name)
-    for split in dict.fromkeys((task.eval_split, task.few_shot_split)):
+    for split in _tfds_splits(task):
         examples = _mock_formatted(task, split)
         assert examples, split
         for f in examples:
@@ -216,23 +250,12 @@ def test_triviaqa_keeps_every_alias_as_a_gold_answer():
     assert f.prompt == "Q: Capital of France?\nA:" and f.answers == ("Paris", "Paris, France")
 
 
-def test_lambada_generates_the_last_word():
-    f = glam_tasks.format_lambada({"passage": "He handed her the old brass key\n"})
-    assert (f.prompt, f.answers) == ("He handed her the old brass", ("key",))
-
-
-def test_unanswerable_questions_have_the_no_answer_gold():
+def test_unanswerable_squad_questions_have_the_no_answer_gold():
     squad = glam_tasks.format_squad_v2({
         "title": "T", "context": "C.", "question": "Q?", "id": "1", "is_impossible": True,
         "answers": {"text": [], "answer_start": []},
         "plausible_answers": {"text": ["x"], "answer_start": [0]}})
-    quac = glam_tasks.format_quac({
-        "title": "T", "section_title": "S", "background": "B", "context": "Text. CANNOTANSWER",
-        "question": "Q?", "followup": "n", "yesno": "x",
-        "orig_answer": {"text": "CANNOTANSWER", "answer_start": 6},
-        "answers": {"text": ["CANNOTANSWER"], "answer_start": [6]}})
-    assert squad.answers == quac.answers == (NO_ANSWER,)
-    assert "CANNOTANSWER" not in quac.prompt
+    assert squad.answers == (NO_ANSWER,)
     assert REGISTRY.get("squad_v2").no_answer == REGISTRY.get("quac").no_answer == NO_ANSWER
 
 
@@ -244,24 +267,6 @@ def test_record_accepts_every_surface_form_of_the_answer():
     assert f.prompt == "The U.S. and the United States met.\n\n  - A summit.\n"
     assert f.candidates[1] == "  - U.S. hosted the talks"
     assert f.correct_labels == (1, 2)
-
-
-def test_coqa_turns_carry_the_earlier_gold_answers():
-    story = {"story": "Ann has a cat.", "source": "x", "questions": ["Who?", "What?"],
-             "answers": {"input_text": ["Ann", "a cat"], "answer_start": [0, 0],
-                         "answer_end": [0, 0]}}
-    turns = list(glam_tasks.split_coqa_turns(story))
-    f = glam_tasks.format_coqa(turns[1])
-    assert f.prompt == "Ann has a cat.\n\nQ: Who?\nA: Ann\n\nQ: What?\nA:"
-    assert f.answers == ("a cat",)
-
-
-def test_race_splits_an_article_into_one_example_per_question():
-    article = {"article": "Text.", "example_id": "1", "questions": ["Q1?", "Q2?"],
-               "answers": ["B", "A"], "options": [["a", "b", "c", "d"], ["e", "f", "g", "h"]]}
-    fs = [glam_tasks.format_race(q) for q in glam_tasks.split_race_questions(article)]
-    assert [f.label for f in fs] == [1, 0] and fs[1].candidates == (" e", " f", " g", " h")
-    assert fs[0].prompt == "Article: Text.\n\nQuestion: Q1?\nAnswer:"
 
 
 # -- StoryCloze: manual data ------------------------------------------------------------------
