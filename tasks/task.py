@@ -223,9 +223,9 @@ class Task:
       few_shot_split: the split demonstrations are drawn from; None: zero-shot only.
       preprocessor: optional pure function raw example -> iterable of
         examples, run before the formatter (flattens articles, dialogues).
-      normalization: rank kinds (required there, None otherwise): how candidates
-        are ranked: "sum" (log-likelihood), "token" (per token, GPT-3's
-        default), "char" (per character) or "unconditional".
+      normalization: rank kinds (None otherwise): how candidates are ranked:
+        "sum" (log-likelihood), "token" (per token; GPT-3's default, and the
+        default here), "char" (per character) or "unconditional".
       unconditional_context: with normalization "unconditional" (only): score
         a candidate by log P(candidate | prompt) - log P(candidate |
         unconditional_context), GPT-3's rule for ARC, OpenBookQA and RACE
@@ -302,6 +302,8 @@ class Task:
         for field in ("target_prefix", "shot_separator", "description"):
             if not isinstance(getattr(self, field), str):
                 bad(field, "must be a string")
+        if self.normalization is None and SCORERS[self.kind].rank:
+            object.__setattr__(self, "normalization", SCORERS[self.kind].default_normalization)
         try:
             SCORERS[self.kind].check_task(self)
         except FieldRule as e:

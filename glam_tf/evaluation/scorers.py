@@ -89,6 +89,7 @@ class Scorer:
 
 class RankScorer(Scorer):
     kind, metrics, rank = RANK, ("accuracy",), True
+    default_normalization = "token"  # GPT-3's choice for most tasks (its section 2.4)
 
     def check_task(self, task) -> None:
         super().check_task(task)
