@@ -16,9 +16,9 @@ Public API
     Formatted(prompt, candidates=None, answers=(), label=None,
               candidate_prompts=None, accepted=(), group=None)  one example, ready to score
       .pairs() -> ((context, continuation), ...);  .correct_labels;  .is_rank
-    RANK, RANK_GROUPED, GENERATE, GENERATE_DROP, KINDS (the keys of
-      glam_tf.evaluation.scorers.SCORERS), METRICS_BY_KIND, NO_ANSWER, NAME_RULE,
-      check_task_name
+    RANK, RANK_GROUPED, GENERATE, GENERATE_DROP (kinds: the keys of
+      glam_tf.evaluation.scorers.SCORERS, each with its metrics), NO_ANSWER,
+      NAME_RULE, check_task_name
     Categories: OPEN_DOMAIN_QA, CLOZE_COMPLETION, WINOGRAD_STYLE,
       COMMON_SENSE_REASONING, READING_COMPREHENSION, SUPERGLUE, NLI (GLAM_CATEGORIES),
       CUSTOM; CATEGORIES; CATEGORY_TITLES
@@ -50,7 +50,7 @@ from glam_tf.tasks.sources import (CallableSource, JsonlSource, Source, TaskData
 from glam_tf.tasks.task import (CATEGORIES, CATEGORY_TITLES, CLOZE_COMPLETION,
                                 COMMON_SENSE_REASONING, CUSTOM, GENERATE, GENERATE_DROP,
                                 GLAM_CATEGORIES, RANK_GROUPED,
-                                KINDS, METRICS_BY_KIND, NAME_RULE, NLI, NO_ANSWER,
+                                NAME_RULE, NLI, NO_ANSWER,
                                 OPEN_DOMAIN_QA, RANK, READING_COMPREHENSION, SUPERGLUE,
                                 WINOGRAD_STYLE, Formatted, Task, TaskError, check_task_name)
 from glam_tf.tasks.registry import (REGISTRY, TaskRegistry, UnknownTaskError, get,
@@ -62,7 +62,7 @@ from glam_tf.tasks.glam_tasks import GLAM_TASK_NAMES, GLAM_TASKS, STORY_CLOZE_IN
 __all__ = [
     "CATEGORIES", "CATEGORY_TITLES", "CLOZE_COMPLETION", "COMMON_SENSE_REASONING", "CUSTOM",
     "CallableSource", "Formatted", "GENERATE", "GENERATE_DROP", "GLAM_CATEGORIES", "GLAM_TASKS",
-    "GLAM_TASK_NAMES", "JsonlSource", "KINDS", "METRICS_BY_KIND", "NAME_RULE", "NLI",
+    "GLAM_TASK_NAMES", "JsonlSource", "NAME_RULE", "NLI",
     "NO_ANSWER", "OPEN_DOMAIN_QA", "RANK", "RANK_GROUPED", "READING_COMPREHENSION", "REGISTRY",
     "STORY_CLOZE_INSTRUCTIONS", "SUPERGLUE", "Source", "Task", "TaskDataError", "TaskError",
     "TaskRegistry", "Template", "TemplateFormatter", "TfdsSource", "UnknownTaskError",

@@ -29,7 +29,7 @@ import dataclasses
 import re
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
-from glam_tf.evaluation.scorers import (GENERATE, GENERATE_DROP, KINDS, RANK,  # noqa: F401
+from glam_tf.evaluation.scorers import (GENERATE, GENERATE_DROP, RANK,  # noqa: F401
                                         RANK_GROUPED, SCORERS, FieldRule)
 from glam_tf.tasks.sources import (CallableSource, JsonlSource, Source,  # noqa: F401
                                    TaskDataError, TfdsSource)
@@ -57,7 +57,6 @@ CATEGORY_TITLES = {
     CUSTOM: "Custom",
 }
 
-METRICS_BY_KIND = {kind: scorer.metrics for kind, scorer in SCORERS.items()}
 
 # A task name: lower-case letters, digits and `_`, optionally followed by one
 # `/` and a part that may also hold dots (`glam/boolq`, `mine/qa_v1.2`).
@@ -216,7 +215,7 @@ class Task:
         (with `field=`) on an example it cannot format.
       kind: a key of SCORERS: "rank" (NLU: pick the most likely candidate),
         "rank_grouped" (MultiRC), "generate" (NLG) or "generate_drop" (DROP).
-      metrics: names from METRICS_BY_KIND[kind]; the first is the headline
+      metrics: names from SCORERS[kind].metrics; the first is the headline
         metric (the one the paper averages).
       category: one of CATEGORIES.
       eval_split: the split scored (the source's split names).
@@ -271,8 +270,8 @@ class Task:
         if self.preprocessor is not None and not callable(self.preprocessor):
             bad("preprocessor", "must be None or a function example -> iterable of examples")
         if self.kind not in SCORERS:
-            bad("kind", f"must be one of {', '.join(KINDS)}")
-        allowed = METRICS_BY_KIND[self.kind]
+            bad("kind", f"must be one of {', '.join(SCORERS)}")
+        allowed = SCORERS[self.kind].metrics
         if not isinstance(self.metrics, tuple) or not self.metrics:
             bad("metrics", f"must be a non-empty tuple drawn from {allowed}")
         for metric in self.metrics:

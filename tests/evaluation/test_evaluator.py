@@ -304,8 +304,15 @@ def test_glam_tasks_lists_the_glam_benchmarks_and_task_files(tmp_path, capsys):
     assert main(["tasks", "--task_file", str(rank_file)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].split() == ["name", "category", "kind", "source", "splits"]
-    names = {l.split()[0] for l in lines[2:] if l.strip() and not l.endswith(" tasks")}
+    assert lines[0].split() == ["name", "category", "kind", "metrics", "normalization",
+                                "source", "splits"]
+    rows = {l.split()[0]: l.split() for l in lines[2:] if l.strip() and not l.endswith(" tasks")}
+    assert rows["boolq"][2:5] == ["rank", "accuracy", "token"]
+    assert rows["arc_easy"][2:6] == ["rank", "accuracy", "unconditional", "('Answer:')"]
+    assert rows["multirc"][2:5] == ["rank_grouped", "f1a,exact_match", "token"]
+    assert rows["drop"][2:5] == ["generate_drop", "f1,exact_match", "-"]
+    assert rows["mine/arith_rank"][4] == "token"
+    names = set(rows)
     assert len(names) >= 30 and {"boolq", "triviaqa", "mine/arith_rank"} <= names
     assert re.search(r"^(\d+) tasks$", out, re.M) and int(
         re.search(r"^(\d+) tasks$", out, re.M).group(1)) >= 30
