@@ -86,9 +86,10 @@ class PaperCells:
 
     def notes(self) -> list[str]:
         marks = "; ".join(f"{m} {text}" for m, text in self.paper.get("marks", {}).items())
-        lines = [f"paper columns: published scores ({self.paper.get('source', PAPER_FILE)}); "
-                 "a blank was not found and is never estimated; an average is blank unless "
-                 f"every task in it has a number. Marks: {marks}. K: GPT-3's few-shot K."]
+        lines = [f"paper columns: published scores ({self.paper.get('source', PAPER_FILE)}).",
+                 "  A blank was not found and is never estimated; an average is blank unless "
+                 "every task in it has a number; K: GPT-3's few-shot K.",
+                 f"  Marks: {marks}."]
         lines += [f"  {name}: {self.paper['tasks'][name]['note']}" for name in self.shown
                   if "note" in self.paper["tasks"][name]]
         head = self.paper.get("headline_averages")
