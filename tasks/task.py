@@ -392,18 +392,27 @@ class Task:
         return dataclasses.replace(result, group=group)
 
     # -- prompt layout ------------------------------------------------------
-    def demonstration(self, shot: Formatted) -> str:
-        """The text of `shot` as a solved demonstration (without separator)."""
+    @staticmethod
+    def can_demonstrate(shot: Formatted) -> bool:
+        """Whether `shot` has a gold label (rank) or a non-empty answer (generate)."""
         if shot.is_rank:
-            if shot.label is None:
-                raise TaskDataError(f"task {self.name!r}: an unlabelled example cannot "
-                                    "be a demonstration", field="label")
+            return shot.label is not None
+        return any(a.strip() for a in shot.answers)
+
+    def demonstration(self, shot: Formatted) -> str:
+        """The text of `shot` as a solved demonstration (without separator).
+
+        Generate: the first non-empty gold answer (DROP writes some as "").
+        """
+        if not self.can_demonstrate(shot):
+            raise TaskDataError(f"task {self.name!r}: an example without a gold label or "
+                                "answer cannot be a demonstration",
+                                field="label" if shot.is_rank else "answers")
+        if shot.is_rank:
             context, continuation = shot.pairs()[shot.label]
             return context + continuation
-        if not shot.answers:
-            raise TaskDataError(f"task {self.name!r}: an example without answers cannot "
-                                "be a demonstration", field="answers")
-        return shot.prompt + self.target_prefix + shot.answers[0]
+        answer = next(a for a in shot.answers if a.strip())
+        return shot.prompt + self.target_prefix + answer
 
     def with_shots(self, example: Formatted, shots: Sequence[Formatted]) -> Formatted:
         """`example` with the demonstrations of `shots` in front of every context."""

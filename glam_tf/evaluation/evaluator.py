@@ -57,7 +57,12 @@ def _max_new_tokens(task: Task, backend) -> int:
 
 def build_prompts(task: Task, examples, shots: int, seed: int, backend=None,
                   max_tokens: Optional[int] = None, pool=None):
-    """(prompted examples, shot indices per example, shots used, total shots dropped)."""
+    """(prompted examples, shot indices per example, shots used, total shots dropped).
+
+    Shots are drawn from the pool's examples that can be demonstrations
+    (`Task.can_demonstrate`: labelled, or with a non-empty answer); indices
+    are into the pool.
+    """
     if shots < 0:
         raise ValueError(f"shots={shots}: must be >= 0")
     if shots == 0:
@@ -69,11 +74,13 @@ def build_prompts(task: Task, examples, shots: int, seed: int, backend=None,
         pool = list(task.few_shot_examples())
     budget = None if backend is None else _limits(task, backend, max_tokens,
                                                   _max_new_tokens(task, backend))[0]
+    usable = [j for j, shot in enumerate(pool) if task.can_demonstrate(shot)]
+    position = {j: p for p, j in enumerate(usable)}
     prompted, indices, used, dropped = [], [], [], 0
     for i, example in enumerate(examples):
-        drawn = shots_lib.sample_shots(
-            len(pool), shots, seed, exclude_index=i if task.shots_from_eval_split else None,
-            example_index=i)
+        exclude = position.get(i) if task.shots_from_eval_split else None
+        drawn = [usable[p] for p in shots_lib.sample_shots(
+            len(usable), shots, seed, exclude_index=exclude, example_index=i)]
         demos = [pool[j] for j in drawn]
         if budget is None:
             prompted.append(task.with_shots(example, demos))

@@ -167,3 +167,16 @@ def test_a_kind_refuses_the_fields_of_other_kinds():
     with pytest.raises(TaskError, match=r"Task.normalization='token': does not apply to "
                                         "generate tasks"):
         dataclasses.replace(_rank_task([]), kind="generate", metrics=("f1",))
+
+
+def test_shots_are_drawn_only_from_examples_that_can_be_demonstrations():
+    shots = [{"q": f"A: s{i}", "a": [""] if i % 2 else ["", f"answer{i}"]} for i in range(6)]
+    rows = {"validation": [{"q": "A: q1", "a": ["x"]}], "train": shots}
+    task = Task(name="t/drop", source=CallableSource(lambda split: rows[split]),
+                formatter=lambda ex: Formatted(prompt=ex["q"], answers=tuple(ex["a"])),
+                kind="generate_drop", metrics=("f1",), category="custom",
+                stop_sequences=("\n",))
+    backend = WordBackend(answers={"A: q1": "x"})
+    result = evaluate(task, backend, shots=3)
+    assert sorted(result["predictions"][0]["shots"]) == [0, 2, 4]   # the non-empty ones
+    assert result["metrics"] == {"f1": 1.0}

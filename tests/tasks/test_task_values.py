@@ -155,7 +155,11 @@ def test_malformed_formatted_examples_name_the_field(kwargs, field):
     assert info.value.field == field
 
 
-def test_unlabelled_examples_cannot_be_demonstrations():
+def test_unlabelled_examples_cannot_be_demonstrations_and_empty_answers_are_passed_over():
     task = _task()
-    with pytest.raises(TaskDataError, match="without answers cannot be a demonstration"):
-        task.demonstration(Formatted(prompt="Q"))
+    for shot in (Formatted(prompt="Q"), Formatted(prompt="Q", answers=("", " "))):
+        assert not task.can_demonstrate(shot)
+        with pytest.raises(TaskDataError, match="without a gold label or answer cannot be a "
+                                                "demonstration"):
+            task.demonstration(shot)
+    assert task.demonstration(Formatted(prompt="Q:", answers=("", "4"))) == "Q: 4"
