@@ -164,8 +164,12 @@ def evaluate_all(tasks: Sequence[Task], backend, shots_list: Sequence[int], seed
         if bar is not None:
             bar.clear()
         if log is not None:
+            skipped = ", ".join(f"{n} {why}" for why, n in result["skipped"].items())
             log(f"{task.name} {shots}-shot: " + ", ".join(
-                f"{m}={v:.4f}" for m, v in result["metrics"].items()))
+                f"{m}={v:.4f}" for m, v in result["metrics"].items())
+                + (f" (skipped: {skipped})" if skipped else "")
+                + (f" (mean shots used {result['shots_used_mean']:.2f})"
+                   if result["shots_used_mean"] < shots else ""))
         results.append(result)
     return results
 
@@ -193,7 +197,8 @@ def _footnotes(results) -> list[str]:
            if r.get("contexts_cut")]
     lines = []
     if fewer:
-        lines.append(f"{FEWER_SHOTS} shots dropped to fit; mean shots used: " + "; ".join(fewer))
+        lines.append(f"{FEWER_SHOTS} fewer shots than the column's (dropped to fit the window, or "
+                     "a smaller few-shot split); mean shots used: " + "; ".join(fewer))
     if skipped:
         lines.append(f"{SKIPPED} examples not scored: " + "; ".join(skipped))
     if cut:
