@@ -9,6 +9,7 @@ Public API
     exact_match(prediction, answers, no_answer=None) -> float   best over answers
     f1(prediction, answers, no_answer=None) -> float            token F1, best over answers
     postprocess_generation(text, stop_sequences=()) -> str
+    f1a(predicted, gold), group_exact_match(groups, correct)   MultiRC
   Shots (`glam_tf.evaluation.shots`)
     sample_shots(pool_size, k, seed, exclude_index=None, *, example_index) -> [int]
     fit_prompt(task_or_callable, example, shots, max_tokens, count_tokens)
@@ -28,13 +29,13 @@ Public API
     rank, rank_grouped (MultiRC: f1a, exact_match), generate, generate_drop (DROP F1)
   DROP metrics (`glam_tf.evaluation.drop_metrics`)
     drop_metrics(prediction, answers) -> {"exact_match", "f1"}; official_date(text)
-  Metrics: f1a(predicted, gold), group_exact_match(groups, correct)
-  Paper results (`glam_tf.evaluation.paper`): load_paper_results(), compare_table(...)
+  Paper results (`glam_tf.evaluation.paper`): load_paper_results() -> the published
+    scores (paper_results.json), for format_table(results, paper=...)
   Evaluator (`glam_tf.evaluation.evaluator`)
     evaluate(task, backend, shots=0, seed=0, max_examples=None, max_tokens=None,
              progress=None) -> dict
     evaluate_all(tasks, backend, shots_list, ..., log=None, bar=None) -> [dict]
-    format_table(results) -> str                  the paper's zero/one/few-shot table
+    format_table(results, paper=None) -> str      the paper's zero/one/few-shot table
   Backends (`glam_tf.evaluation.backends`)
     ModelDirBackend(model_dir), SavedModelBackend(path), RestBackend(url, model_name)
 """
