@@ -7,7 +7,8 @@ Public API
   Tasks and examples (`glam_tf.tasks.task`)
     Task(name, source, formatter, kind, metrics, category, eval_split="validation",
          few_shot_split="train", preprocessor=None, normalization=None,
-         unconditional_context=None, group_by=None, stop_sequences=(), max_decode_tokens=32, no_answer=None, target_prefix=" ",
+         unconditional_context=None, group_by=None, stop_sequences=(),
+         max_decode_tokens=32, no_answer=None, target_prefix=" ",
          shot_separator="\\n\\n", description="")        frozen, validated
       .formatted(split=None) -> Iterator[Formatted]     (default: eval_split)
       .eval_examples(), .few_shot_examples()
