@@ -116,3 +116,16 @@ def group_exact_match(groups: Sequence, correct: Sequence[bool]) -> float:
     for group, ok in zip(groups, correct):
         verdict[group] = verdict.get(group, True) and bool(ok)
     return sum(verdict.values()) / len(verdict)
+
+
+def macro_f1(predicted: Sequence[int], gold: Sequence[int]) -> float:
+    """The unweighted mean of each class's F1 (SuperGLUE CB's F1).
+
+    Over the classes that are predicted or gold at least once, as scikit-learn's
+    f1_score(average="macro"), which SuperGLUE uses.
+    """
+    if len(predicted) != len(gold) or not gold:
+        raise ValueError(f"macro_f1 needs as many predictions ({len(predicted)}) as gold "
+                         f"labels ({len(gold)}), at least one")
+    classes = sorted(set(predicted) | set(gold))
+    return sum(f1a(predicted, gold, positive=c) for c in classes) / len(classes)

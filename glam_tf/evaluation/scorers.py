@@ -11,7 +11,8 @@ A Scorer owns everything its kind needs:
   score(...)           the metrics and per-example predictions of prompted examples
 
   rank           NLU: the candidate with the best normalized log-likelihood
-                 (`Task.normalization`, see `normalization.NORMALIZATIONS`); accuracy.
+                 (`Task.normalization`, see `normalization.NORMALIZATIONS`);
+                 accuracy, and f1_macro (the classes' mean F1, CB's second metric).
   rank_grouped   MultiRC: each example is one answer-option judged by rank
                  (candidate 1 = "true"), grouped into questions by `Task.group_by`;
                  SuperGLUE's F1a over all answer-options and exact match per question.
@@ -88,7 +89,7 @@ class Scorer:
 
 
 class RankScorer(Scorer):
-    kind, metrics, rank = RANK, ("accuracy",), True
+    kind, metrics, rank = RANK, ("accuracy", "f1_macro"), True
     default_normalization = "token"  # GPT-3's choice for most tasks (its section 2.4)
 
     def check_task(self, task) -> None:
@@ -134,7 +135,11 @@ class RankScorer(Scorer):
     def score(self, task, examples, backend, max_new_tokens, progress=None):
         ranked = self._ranked(task, examples, backend, progress)
         predictions = [self._prediction(e, r) for e, r in zip(examples, ranked)]
-        return {"accuracy": sum(p["correct"] for p in predictions) / len(predictions)}, predictions
+        values = {"accuracy": sum(p["correct"] for p in predictions) / len(predictions)}
+        if "f1_macro" in task.metrics:
+            values["f1_macro"] = metrics_lib.macro_f1([p["prediction"] for p in predictions],
+                                                      [p["label"] for p in predictions])
+        return values, predictions
 
 
 class GroupedRankScorer(RankScorer):

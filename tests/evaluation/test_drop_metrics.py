@@ -1,4 +1,4 @@
-"""DROP's F1 and exact match, MultiRC's F1a: hand-computed cases and plain reference versions."""
+"""DROP's F1 and EM, MultiRC's F1a, CB's macro F1: hand-computed cases, plain references."""
 
 import functools
 import random
@@ -7,7 +7,7 @@ import pytest
 
 from glam_tf.evaluation import drop_metrics
 from glam_tf.evaluation.drop_metrics import drop_metrics as drop, drop_scores, official_date
-from glam_tf.evaluation.metrics import f1a, group_exact_match
+from glam_tf.evaluation.metrics import f1a, group_exact_match, macro_f1
 
 
 @pytest.mark.parametrize("prediction, gold, expected", [
@@ -93,3 +93,11 @@ def test_f1a_and_group_exact_match_by_hand_and_against_a_confusion_matrix():
         fp = sum(a and not b for a, b in zip(p, g))
         fn = sum(b and not a for a, b in zip(p, g))
         assert f1a(p, g) == pytest.approx(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+
+
+def test_macro_f1_is_the_mean_of_each_present_classs_f1():
+    # CB-like, 3 classes. Class 0: tp 2, fp 1, fn 0 -> 0.8; class 1: tp 1, fp 0, fn 1
+    # -> 0.667; class 2: tp 0 -> 0. Mean 0.489.
+    predicted, gold = [0, 0, 0, 1, 2], [0, 0, 2, 1, 1]
+    assert macro_f1(predicted, gold) == pytest.approx((0.8 + 2 / 3 + 0.0) / 3)
+    assert macro_f1([1, 1], [1, 1]) == 1.0        # only class 1 present

@@ -118,6 +118,15 @@ def test_per_token_normalization_does_not_punish_an_answer_of_two_pieces():
     assert per_token["normalization"] == "token" and summed["normalization"] == "sum"
 
 
+def test_a_rank_task_may_also_report_macro_f1_as_cb_does():
+    # Predictions (the "good" candidate) 0, 0, 1, 2 for gold 0, 1, 1, 2: accuracy 3/4;
+    # F1 per class 0.667, 0.667, 1.0 -> macro 0.778.
+    rows = [{"q": f"Q{i}", "c": [" good" if j == liked else " bad" for j in range(3)],
+             "label": gold} for i, (liked, gold) in enumerate([(0, 0), (0, 1), (1, 1), (2, 2)])]
+    result = evaluate(_rank_task(rows, metrics=("accuracy", "f1_macro")), WordBackend())
+    assert result["metrics"] == {"accuracy": 0.75, "f1_macro": pytest.approx(7 / 9)}
+
+
 def _multirc_rows():
     # (question, option, gold label, the option the backend likes: 1 = "good" true)
     table = [("q1", "o1", 1, 1), ("q1", "o2", 0, 0), ("q1", "o3", 1, 0),

@@ -42,6 +42,7 @@ def test_nlg_tasks_generate_and_nlu_tasks_rank_with_the_papers_metrics():
     assert by_kind["drop"] == ("generate_drop", "f1")          # DROP's own F1
     assert by_kind["multirc"] == ("rank_grouped", "f1a")      # SuperGLUE's F1a, then EM
     assert REGISTRY.get("multirc").metrics == ("f1a", "exact_match")
+    assert REGISTRY.get("cb").metrics == ("accuracy", "f1_macro")      # as GPT-3 reports CB
     assert sum(kind == "rank" for kind, _ in by_kind.values()) == 20
     assert all(m == "accuracy" for k, m in by_kind.values() if k == "rank")
 
