@@ -269,7 +269,7 @@ class Task:
             bad("formatter", "must be a function example -> Formatted")
         if self.preprocessor is not None and not callable(self.preprocessor):
             bad("preprocessor", "must be None or a function example -> iterable of examples")
-        if self.kind not in SCORERS:
+        if not isinstance(self.kind, str) or self.kind not in SCORERS:
             bad("kind", f"must be one of {', '.join(SCORERS)}")
         allowed = SCORERS[self.kind].metrics
         if not isinstance(self.metrics, tuple) or not self.metrics:
