@@ -219,8 +219,6 @@ def _eval(args) -> int:
     if args.model_dir and args.max_length is not None:
         raise ValueError("--max_length is for --saved_model/--serving_url; --model_dir "
                          "reads max_seq_len from the model's config")
-    if args.max_length is not None and args.max_length < 2:
-        raise ValueError(f"--max_length {args.max_length}: must be >= 2")
     paper = None
     if args.compare is not None:
         if args.compare != "paper":
