@@ -212,6 +212,20 @@ def _eval(args) -> int:
                                        ("--serving_url", args.serving_url)) if value]
     if len(chosen) != 1:
         raise ValueError("give exactly one of --model_dir, --saved_model, --serving_url")
+    if not args.model_dir and args.max_length is None:
+        # The SavedModel does not say its max_seq_len; without it a too-long example
+        # would reach the model and fail the whole run.
+        raise ValueError(f"{chosen[0]} needs --max_length (the model's max_seq_len)")
+    if args.model_dir and args.max_length is not None:
+        raise ValueError("--max_length is for --saved_model/--serving_url; --model_dir "
+                         "reads max_seq_len from the model's config")
+    paper = None
+    if args.compare is not None:
+        if args.compare != "paper":
+            raise ValueError(f"--compare {args.compare!r}: the only comparison is 'paper'")
+        from glam_tf.evaluation.paper import load_paper_results
+
+        paper = load_paper_results()
     if args.model_dir:
         backend = backends.ModelDirBackend(args.model_dir, batch_size=args.batch_size,
                                            beam=args.beam)
@@ -221,14 +235,18 @@ def _eval(args) -> int:
     else:
         if not args.model_name:
             raise ValueError("--serving_url needs --model_name")
-        if args.tokenizer and not fileio.isfile(args.tokenizer):
+        # Without a tokenizer, prompts cannot be fitted nor over-long examples skipped.
+        if not args.tokenizer:
+            raise ValueError("--serving_url needs --tokenizer (the export's "
+                             "assets/tokenizer.model) to fit prompts to --max_length")
+        if not fileio.isfile(args.tokenizer):
             raise ValueError(f"--tokenizer {args.tokenizer}: no such file")
         backend = backends.RestBackend(args.serving_url, args.model_name,
                                        batch_size=args.batch_size, max_length=args.max_length,
                                        beam=args.beam, tokenizer_path=args.tokenizer)
     results = evaluate_all(tasks, backend, shots, seed=args.seed, max_examples=args.max_examples,
                            log=lambda line: print(line, file=sys.stderr), bar=ProgressBar())
-    print(format_table(results))
+    print(format_table(results, paper=paper))
     if args.output:
         kept = results if args.predictions else [
             {k: v for k, v in r.items() if k != "predictions"} for r in results]
@@ -265,11 +283,15 @@ def _tasks(args) -> int:
     from glam_tf.tasks import REGISTRY
 
     _load_user_tasks(args)
-    rows = [("name", "category", "kind", "source", "splits")]
+    rows = [("name", "category", "kind", "metrics", "normalization", "source", "splits")]
     for task in REGISTRY:
         splits = task.eval_split + (f" (shots: {task.few_shot_split})" if task.few_shot_split
                                     else " (zero-shot only)")
-        rows.append((task.name, task.category, task.kind, task.source.describe(), splits))
+        normalization = task.normalization or "-"
+        if task.unconditional_context is not None:
+            normalization += f" ({task.unconditional_context!r})"
+        rows.append((task.name, task.category, task.kind, ",".join(task.metrics), normalization,
+                     task.source.describe(), splits))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -357,8 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--saved_model", help="a glam export version directory")
     where.add_argument("--serving_url", help="TF Serving REST base URL, e.g. http://host:8501")
     where.add_argument("--model_name", help="the served model's name (with --serving_url)")
-    where.add_argument("--tokenizer", help="--serving_url: the export's assets/tokenizer.model, "
-                                           "to count tokens when fitting few-shot prompts")
+    where.add_argument("--tokenizer", help="--serving_url (required there): the export's "
+                                           "assets/tokenizer.model, to count tokens when "
+                                           "fitting prompts")
     evaluate.add_argument("--tasks", required=True,
                           help="task names, 'all' or 'category:NAME', comma-separated")
     evaluate.add_argument("--shots", default="0", help="shot counts, e.g. 0,1,8 (default 0)")
@@ -370,8 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch_size", type=int, default=8,
                           help="rows per model call (<= the export's --max_batch)")
     evaluate.add_argument("--max_length", type=int,
-                          help="--saved_model/--serving_url: the model's max_seq_len, to fit "
-                               "few-shot prompts (dropping shots)")
+                          help="--saved_model/--serving_url (required there): the model's "
+                               "max_seq_len, to fit prompts (dropping shots, skipping and "
+                               "counting examples that cannot fit)")
+    evaluate.add_argument("--compare", metavar="paper",
+                          help="'paper': print the published GLaM and GPT-3 scores beside "
+                               "the model's (docs/evaluation.md)")
     evaluate.add_argument("--output", help="write the results as JSON here")
     evaluate.add_argument("--predictions", action="store_true",
                           help="include every example's prediction in --output")

@@ -6,18 +6,21 @@ Importing this package registers the 29 GLaM benchmarks in `REGISTRY`
 Public API
   Tasks and examples (`glam_tf.tasks.task`)
     Task(name, source, formatter, kind, metrics, category, eval_split="validation",
-         few_shot_split="train", preprocessor=None, length_normalize=True,
-         stop_sequences=(), max_decode_tokens=32, no_answer=None, target_prefix=" ",
+         few_shot_split="train", preprocessor=None, normalization=None,
+         unconditional_context=None, group_by=None, stop_sequences=(),
+         max_decode_tokens=32, no_answer=None, target_prefix=" ",
          shot_separator="\\n\\n", description="")        frozen, validated
       .formatted(split=None) -> Iterator[Formatted]     (default: eval_split)
       .eval_examples(), .few_shot_examples()
       .demonstration(shot) -> str;  .with_shots(example, shots) -> Formatted
       .shots_from_eval_split -> bool
     Formatted(prompt, candidates=None, answers=(), label=None,
-              candidate_prompts=None, accepted=(), shot_group=None)
+              candidate_prompts=None, accepted=(), shot_group=None, group=None)
                                                         one example, ready to score
       .pairs() -> ((context, continuation), ...);  .correct_labels;  .is_rank
-    RANK, GENERATE, KINDS, METRICS_BY_KIND, NO_ANSWER, NAME_RULE, check_task_name
+    RANK, RANK_GROUPED, GENERATE, GENERATE_DROP (kinds: the keys of
+      glam_tf.evaluation.scorers.SCORERS, each with its metrics), NO_ANSWER,
+      NAME_RULE, check_task_name
     Categories: OPEN_DOMAIN_QA, CLOZE_COMPLETION, WINOGRAD_STYLE,
       COMMON_SENSE_REASONING, READING_COMPREHENSION, SUPERGLUE, NLI (GLAM_CATEGORIES),
       CUSTOM; CATEGORIES; CATEGORY_TITLES
@@ -52,8 +55,9 @@ Public API
 from glam_tf.tasks.sources import (CallableSource, JsonlSource, ManualFileSource, Source,
                                    SplitSources, TaskDataError, TfdsSource)
 from glam_tf.tasks.task import (CATEGORIES, CATEGORY_TITLES, CLOZE_COMPLETION,
-                                COMMON_SENSE_REASONING, CUSTOM, GENERATE, GLAM_CATEGORIES,
-                                KINDS, METRICS_BY_KIND, NAME_RULE, NLI, NO_ANSWER,
+                                COMMON_SENSE_REASONING, CUSTOM, GENERATE, GENERATE_DROP,
+                                GLAM_CATEGORIES, RANK_GROUPED,
+                                NAME_RULE, NLI, NO_ANSWER,
                                 OPEN_DOMAIN_QA, RANK, READING_COMPREHENSION, SUPERGLUE,
                                 WINOGRAD_STYLE, Formatted, Task, TaskError, check_task_name)
 from glam_tf.tasks.registry import (REGISTRY, TaskRegistry, UnknownTaskError, get,
@@ -64,9 +68,9 @@ from glam_tf.tasks.glam_tasks import GLAM_TASK_NAMES, GLAM_TASKS, STORY_CLOZE_IN
 
 __all__ = [
     "CATEGORIES", "CATEGORY_TITLES", "CLOZE_COMPLETION", "COMMON_SENSE_REASONING", "CUSTOM",
-    "CallableSource", "Formatted", "GENERATE", "GLAM_CATEGORIES", "GLAM_TASKS",
-    "GLAM_TASK_NAMES", "JsonlSource", "KINDS", "METRICS_BY_KIND", "NAME_RULE", "NLI",
-    "NO_ANSWER", "OPEN_DOMAIN_QA", "RANK", "READING_COMPREHENSION", "REGISTRY",
+    "CallableSource", "Formatted", "GENERATE", "GENERATE_DROP", "GLAM_CATEGORIES", "GLAM_TASKS",
+    "GLAM_TASK_NAMES", "JsonlSource", "NAME_RULE", "NLI",
+    "NO_ANSWER", "OPEN_DOMAIN_QA", "RANK", "RANK_GROUPED", "READING_COMPREHENSION", "REGISTRY",
     "STORY_CLOZE_INSTRUCTIONS", "SUPERGLUE", "Source", "Task", "TaskDataError", "TaskError",
     "TaskRegistry", "Template", "TemplateFormatter", "TfdsSource", "UnknownTaskError",
     "ManualFileSource", "SplitSources",

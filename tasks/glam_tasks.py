@@ -41,9 +41,10 @@ from glam_tf.tasks.release_files import (COQA_INSTRUCTIONS, LAMBADA_INSTRUCTIONS
                                          QUAC_INSTRUCTIONS, coqa_stories, quac_dialogues)
 from glam_tf.tasks.sources import (ManualFileSource, Source, SplitSources, TaskDataError,
                                    TfdsSource)
-from glam_tf.tasks.task import (CLOZE_COMPLETION, COMMON_SENSE_REASONING, GENERATE, NLI,
-                                NO_ANSWER, OPEN_DOMAIN_QA, RANK, READING_COMPREHENSION,
-                                SUPERGLUE, WINOGRAD_STYLE, Formatted, Task)
+from glam_tf.tasks.task import (CLOZE_COMPLETION, COMMON_SENSE_REASONING, GENERATE,
+                                GENERATE_DROP, NLI, NO_ANSWER, OPEN_DOMAIN_QA, RANK,
+                                RANK_GROUPED, READING_COMPREHENSION, SUPERGLUE,
+                                WINOGRAD_STYLE, Formatted, Task)
 
 STORY_CLOZE_FILES = ("cloze_test_val__spring2016.csv", "cloze_test_test__spring2016.csv")
 STORY_CLOZE_INSTRUCTIONS = (
@@ -412,27 +413,32 @@ def _source(tfds_name, splits=(), manual_instructions=None) -> Source:
 
 
 def _nlg(name, tfds_name, formatter, category, metrics, eval_split, description,
-         splits=(), stop_sequences=GENERATION_STOPS, **kw):
+         splits=(), stop_sequences=GENERATION_STOPS, kind=GENERATE, **kw):
     return Task(name=name, source=_source(tfds_name, splits), formatter=formatter,
-                kind=GENERATE, metrics=metrics, category=category, eval_split=eval_split,
+                kind=kind, metrics=metrics, category=category, eval_split=eval_split,
                 stop_sequences=stop_sequences, description=description, **kw)
 
 
 def _nlu(name, tfds_name, formatter, category, eval_split, description, splits=(),
-         manual_instructions=None, **kw):
-    return Task(name=name, source=_source(tfds_name, splits, manual_instructions),
-                formatter=formatter, kind=RANK,
-                metrics=("accuracy",), category=category, eval_split=eval_split,
-                description=description, **kw)
+         manual_instructions=None, kind=RANK, metrics=("accuracy",), normalization="token",
+         **kw):
+    source = _source(tfds_name, splits, manual_instructions)
+    return Task(name=name, source=source, formatter=formatter, kind=kind,
+                metrics=metrics, category=category, eval_split=eval_split,
+                normalization=normalization, description=description, **kw)
 
 
 _EM, _F1 = ("exact_match",), ("f1",)
-_SHORT = dict(length_normalize=False)  # one-word candidates: nothing to normalize
-# GPT-3's protocol (which GLaM follows) for ARC, OpenBookQA and RACE: each answer's
-# log-likelihood less its log-likelihood after the answer cue alone ("Answer:", or
-# "A:" where the prompt asks with Q:/A:).
-_UNCONDITIONAL = dict(length_normalize=False, unconditional_context="Answer:")
-_UNCONDITIONAL_QA = dict(length_normalize=False, unconditional_context="A:")  # RACE's Q:/A:
+# Normalization as GPT-3 (which GLaM follows) chose it (its section 2.4): the mean
+# log-likelihood per token ("token", _nlu's default) on most tasks; on ARC,
+# OpenBookQA and RACE each answer's log-likelihood less its log-likelihood after
+# the answer cue alone ("Answer:", or "A:" where the prompt asks with Q:/A:, as RACE's).
+_UNCONDITIONAL = dict(normalization="unconditional", unconditional_context="Answer:")
+_UNCONDITIONAL_QA = dict(normalization="unconditional", unconditional_context="A:")
+# SuperGLUE's MultiRC: one answer-option per example, F1a over all of them and
+# exact match per question (paragraph and question ids of TFDS's idx).
+_MULTIRC = dict(kind=RANK_GROUPED, metrics=("f1a", "exact_match"),
+                group_by=lambda ex: f"{ex['idx']['paragraph']}-{ex['idx']['question']}")
 _SG = "super_glue/{}:1.0.2"
 
 _TRIVIAQA = TfdsSource("trivia_qa/rc.nocontext:1.1.0", unique_field="question_id")
@@ -461,9 +467,9 @@ GLAM_TASKS = (
          "StoryCloze (2016)", few_shot_split="validation",
          manual_instructions=STORY_CLOZE_INSTRUCTIONS),
     _nlu("winograd", "wsc273:1.0.0", format_winograd, WINOGRAD_STYLE, "test",
-         "Winograd schemas (WSC273)", few_shot_split="test", **_SHORT),
+         "Winograd schemas (WSC273)", few_shot_split="test"),
     _nlu("winogrande", "winogrande:1.2.0", format_winogrande, WINOGRAD_STYLE, "validation",
-         "WinoGrande", splits={"train": "train_xl"}, **_SHORT),
+         "WinoGrande", splits={"train": "train_xl"}),
     _nlu("piqa", "piqa:1.0.0", format_piqa, COMMON_SENSE_REASONING, "validation", "PIQA"),
     _nlu("arc_easy", "ai2_arc/ARC-Easy:1.0.0", format_arc, COMMON_SENSE_REASONING, "test",
          "ARC (Easy)", **_UNCONDITIONAL),
@@ -471,8 +477,8 @@ GLAM_TASKS = (
          "test", "ARC (Challenge)", **_UNCONDITIONAL),
     _nlu("openbookqa", "openbookqa:0.1.0", format_openbookqa, COMMON_SENSE_REASONING, "test",
          "OpenBookQA", **_UNCONDITIONAL),
-    _nlg("drop", "drop:2.0.0", format_drop, READING_COMPREHENSION, _F1, "validation", "DROP",
-         splits={"validation": "dev"}),
+    _nlg("drop", "drop:2.0.0", format_drop, READING_COMPREHENSION, ("f1", "exact_match"),
+         "validation", "DROP", splits={"validation": "dev"}, kind=GENERATE_DROP),
     _nlg("coqa", _COQA, format_coqa, READING_COMPREHENSION, _F1, "validation", "CoQA",
          preprocessor=split_coqa_turns),
     _nlg("quac", _QUAC, format_quac, READING_COMPREHENSION, _F1, "validation", "QuAC",
@@ -483,18 +489,19 @@ GLAM_TASKS = (
          "RACE-m", preprocessor=split_race_questions, **_UNCONDITIONAL_QA),
     _nlu("race_h", "race/high:2.0.0", format_race, READING_COMPREHENSION, "test",
          "RACE-h", preprocessor=split_race_questions, **_UNCONDITIONAL_QA),
-    _nlu("boolq", _SG.format("boolq"), format_boolq, SUPERGLUE, "validation", "BoolQ", **_SHORT),
-    _nlu("cb", _SG.format("cb"), format_cb, SUPERGLUE, "validation", "CB", **_SHORT),
+    _nlu("boolq", _SG.format("boolq"), format_boolq, SUPERGLUE, "validation", "BoolQ"),
+    _nlu("cb", _SG.format("cb"), format_cb, SUPERGLUE, "validation", "CB",
+         metrics=("accuracy", "f1_macro")),
     _nlu("copa", _SG.format("copa"), format_copa, SUPERGLUE, "validation", "COPA"),
-    _nlu("rte", _SG.format("rte"), format_rte, SUPERGLUE, "validation", "RTE", **_SHORT),
-    _nlu("wic", _SG.format("wic"), format_wic, SUPERGLUE, "validation", "WiC", **_SHORT),
-    _nlu("wsc", _SG.format("wsc.fixed"), format_wsc, SUPERGLUE, "validation", "WSC", **_SHORT),
+    _nlu("rte", _SG.format("rte"), format_rte, SUPERGLUE, "validation", "RTE"),
+    _nlu("wic", _SG.format("wic"), format_wic, SUPERGLUE, "validation", "WiC"),
+    _nlu("wsc", _SG.format("wsc.fixed"), format_wsc, SUPERGLUE, "validation", "WSC"),
     _nlu("multirc", _SG.format("multirc"), format_multirc, SUPERGLUE, "validation", "MultiRC",
-         **_SHORT),
+         **_MULTIRC),
     _nlu("record", _SG.format("record"), format_record, SUPERGLUE, "validation", "ReCoRD"),
-    _nlu("anli_r1", "anli/r1:0.1.0", format_anli, NLI, "validation", "ANLI R1", **_SHORT),
-    _nlu("anli_r2", "anli/r2:0.1.0", format_anli, NLI, "validation", "ANLI R2", **_SHORT),
-    _nlu("anli_r3", "anli/r3:0.1.0", format_anli, NLI, "validation", "ANLI R3", **_SHORT),
+    _nlu("anli_r1", "anli/r1:0.1.0", format_anli, NLI, "validation", "ANLI R1"),
+    _nlu("anli_r2", "anli/r2:0.1.0", format_anli, NLI, "validation", "ANLI R2"),
+    _nlu("anli_r3", "anli/r3:0.1.0", format_anli, NLI, "validation", "ANLI R3"),
 )
 GLAM_TASK_NAMES = tuple(t.name for t in GLAM_TASKS)
 

@@ -4,22 +4,18 @@ A task reads raw examples from a source (`TfdsSource`, `JsonlSource` or
 `CallableSource`, see `glam_tf.tasks.sources`), optionally flattens each raw
 example into several (`preprocessor`, e.g. one RACE article -> one example per
 question), and turns each into a `Formatted` example with a pure `formatter`.
-Scorers need only `Formatted` and the Task's scoring fields:
-
-  rank tasks (NLU)       `Formatted.pairs()` gives one (context, continuation)
-                         per candidate; score log P(continuation | context),
-                         divided by the continuation's token count when
-                         `Task.length_normalize`; the argmax is correct when it
-                         is in `Formatted.correct_labels`; metric "accuracy".
-  generate tasks (NLG)   decode from `Formatted.prompt`; skip the leading
-                         spaces of the output (not newlines: an
-                         immediate "\n" is the empty answer), cut it at the first
-                         `Task.stop_sequences` match, strip it, and compare it
-                         with every gold answer in `Formatted.answers` (best
-                         score wins); metrics "exact_match" and "f1".
-                         `Task.no_answer` is the gold text of an unanswerable
-                         question (SQuADv2, QuAC): an empty prediction counts
-                         as that text too.
+How a task is scored is its `kind`, one entry of the table
+`glam_tf.evaluation.scorers.SCORERS` (rank, rank_grouped, generate,
+generate_drop): each kind's scorer names the metrics it may report and the
+Task fields it needs or refuses, and `Task` checks them on construction.
+Rank kinds rank the candidates of `Formatted.pairs()` by the log-likelihood
+normalized as `Task.normalization` says (`sum`, `token`, `char` or
+`unconditional`, see `glam_tf.evaluation.normalization`); generate kinds
+decode from `Formatted.prompt`, skip the output's leading spaces (not
+newlines: an immediate "\n" is the empty answer), cut it at `Task.stop_sequences` and
+compare it with every gold answer in `Formatted.answers`. `Task.no_answer`
+is the gold text of an unanswerable question (SQuADv2, QuAC): an empty
+prediction counts as that text too.
 
 Few-shot: `Task.with_shots(example, shots)` prepends the demonstrations
 (`Task.demonstration(shot)`, each followed by `shot_separator`) to every
@@ -35,6 +31,8 @@ import dataclasses
 import re
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
+from glam_tf.evaluation.scorers import (GENERATE, GENERATE_DROP, RANK,  # noqa: F401
+                                        RANK_GROUPED, SCORERS, FieldRule)
 from glam_tf.tasks.sources import (CallableSource, JsonlSource, Source,  # noqa: F401
                                    TaskDataError, TfdsSource)
 
@@ -61,10 +59,6 @@ CATEGORY_TITLES = {
     CUSTOM: "Custom",
 }
 
-RANK = "rank"
-GENERATE = "generate"
-KINDS = (RANK, GENERATE)
-METRICS_BY_KIND = {RANK: ("accuracy",), GENERATE: ("exact_match", "f1")}
 
 # A task name: lower-case letters, digits and `_`, optionally followed by one
 # `/` and a part that may also hold dots (`glam/boolq`, `mine/qa_v1.2`).
@@ -132,6 +126,8 @@ class Formatted:
       shot_group: examples with the same non-None group are never each
         other's shots (WSC273: the two twin sentences of one schema differ in
         a word or two, and one shows the other's answer).
+      group: rank_grouped tasks: the id of the question this answer-option
+        belongs to (set by `Task.group_by`).
     Sequences are stored as tuples; lists are accepted.
     """
 
@@ -142,6 +138,7 @@ class Formatted:
     candidate_prompts: Optional[tuple[str, ...]] = None
     accepted: tuple[int, ...] = ()
     shot_group: Optional[str] = None
+    group: Optional[str] = None
 
     def __post_init__(self):
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -156,6 +153,9 @@ class Formatted:
         if self.shot_group is not None and not isinstance(self.shot_group, str):
             raise TaskDataError(f"Formatted.shot_group must be None or str, not "
                                 f"{self.shot_group!r}", field="shot_group")
+        if self.group is not None and not isinstance(self.group, str):
+            raise TaskDataError(f"Formatted.group must be None or a str, not {self.group!r}",
+                                field="group")
         if self.candidates is None:
             for name in ("label", "candidate_prompts"):
                 if getattr(self, name) is not None:
@@ -222,19 +222,24 @@ class Task:
       source: where raw examples come from (TfdsSource, JsonlSource, CallableSource).
       formatter: pure function example dict -> Formatted; raises TaskDataError
         (with `field=`) on an example it cannot format.
-      kind: "rank" (NLU: pick the most likely candidate) or "generate" (NLG).
-      metrics: names from METRICS_BY_KIND[kind]; the first is the headline
+      kind: a key of SCORERS: "rank" (NLU: pick the most likely candidate),
+        "rank_grouped" (MultiRC), "generate" (NLG) or "generate_drop" (DROP).
+      metrics: names from SCORERS[kind].metrics; the first is the headline
         metric (the one the paper averages).
       category: one of CATEGORIES.
       eval_split: the split scored (the source's split names).
       few_shot_split: the split demonstrations are drawn from; None: zero-shot only.
       preprocessor: optional pure function raw example -> iterable of
         examples, run before the formatter (flattens articles, dialogues).
-      length_normalize: rank: divide each candidate's log-likelihood by its
-        continuation's token count.
-      unconditional_context: rank: score a candidate by log P(candidate | prompt)
-        - log P(candidate | unconditional_context), GPT-3's normalization for
-        ARC, OpenBookQA and RACE (e.g. "Answer:"); excludes length_normalize.
+      normalization: rank kinds (None otherwise): how candidates are ranked:
+        "sum" (log-likelihood), "token" (per token; GPT-3's default, and the
+        default here), "char" (per character) or "unconditional".
+      unconditional_context: with normalization "unconditional" (only): score
+        a candidate by log P(candidate | prompt) - log P(candidate |
+        unconditional_context), GPT-3's rule for ARC, OpenBookQA and RACE
+        (e.g. "Answer:").
+      group_by: rank_grouped only: pure function raw example -> question id
+        (str); answer-options with the same id form one question.
       stop_sequences: generate: where to cut the decoded text (see module doc).
       max_decode_tokens: generate: decoding budget per example.
       no_answer: generate: gold text that means "no answer" (see NO_ANSWER).
@@ -252,8 +257,9 @@ class Task:
     eval_split: str = "validation"
     few_shot_split: Optional[str] = "train"
     preprocessor: Optional[Callable[[dict], Iterable[dict]]] = None
-    length_normalize: bool = True
+    normalization: Optional[str] = None
     unconditional_context: Optional[str] = None
+    group_by: Optional[Callable[[dict], str]] = None
     stop_sequences: tuple[str, ...] = ()
     max_decode_tokens: int = 32
     no_answer: Optional[str] = None
@@ -272,9 +278,9 @@ class Task:
             bad("formatter", "must be a function example -> Formatted")
         if self.preprocessor is not None and not callable(self.preprocessor):
             bad("preprocessor", "must be None or a function example -> iterable of examples")
-        if self.kind not in KINDS:
-            bad("kind", f"must be one of {', '.join(KINDS)}")
-        allowed = METRICS_BY_KIND[self.kind]
+        if not isinstance(self.kind, str) or self.kind not in SCORERS:
+            bad("kind", f"must be one of {', '.join(SCORERS)}")
+        allowed = SCORERS[self.kind].metrics
         if not isinstance(self.metrics, tuple) or not self.metrics:
             bad("metrics", f"must be a non-empty tuple drawn from {allowed}")
         for metric in self.metrics:
@@ -290,32 +296,31 @@ class Task:
         if self.few_shot_split is not None and (
                 not isinstance(self.few_shot_split, str) or not self.few_shot_split):
             bad("few_shot_split", "must be a non-empty split name, or None for zero-shot only")
-        if not isinstance(self.length_normalize, bool):
-            bad("length_normalize", "must be True or False")
-        if self.unconditional_context is not None:
-            if self.kind != RANK:
-                bad("unconditional_context", "only applies to rank tasks")
-            if not isinstance(self.unconditional_context, str) or not self.unconditional_context:
-                bad("unconditional_context", "must be None or a non-empty string")
-            if self.length_normalize:
-                bad("unconditional_context", "replaces length normalization: set "
-                    "length_normalize to False")
+        if self.group_by is not None and not callable(self.group_by):
+            bad("group_by", "must be None or a function example -> question id")
         if (not isinstance(self.stop_sequences, tuple)
                 or not all(isinstance(s, str) and s for s in self.stop_sequences)):
             bad("stop_sequences", "must be a tuple of non-empty strings")
-        if self.kind == RANK and self.stop_sequences:
-            bad("stop_sequences", "only apply to generate tasks")
         if (isinstance(self.max_decode_tokens, bool) or not isinstance(self.max_decode_tokens, int)
                 or self.max_decode_tokens < 1):
             bad("max_decode_tokens", "must be an int >= 1")
-        if self.no_answer is not None:
-            if self.kind != GENERATE:
-                bad("no_answer", "only applies to generate tasks")
-            if not isinstance(self.no_answer, str) or not self.no_answer.strip():
-                bad("no_answer", "must be None or a non-empty string")
+        if self.no_answer is not None and (not isinstance(self.no_answer, str)
+                                           or not self.no_answer.strip()):
+            bad("no_answer", "must be None or a non-empty string")
         for field in ("target_prefix", "shot_separator", "description"):
             if not isinstance(getattr(self, field), str):
                 bad(field, "must be a string")
+        if self.normalization is None and SCORERS[self.kind].rank:
+            object.__setattr__(self, "normalization", SCORERS[self.kind].default_normalization)
+        try:
+            SCORERS[self.kind].check_task(self)
+        except FieldRule as e:
+            bad(e.field, e.rule)
+
+    @property
+    def scorer(self):
+        """The Scorer of this task's kind (`glam_tf.evaluation.scorers`)."""
+        return SCORERS[self.kind]
 
     @property
     def shots_from_eval_split(self) -> bool:
@@ -376,25 +381,47 @@ class Task:
         if not isinstance(result, Formatted):
             raise TaskDataError(f"task {self.name!r}: formatter returned "
                                 f"{type(result).__name__}, not Formatted", location=location)
-        if result.is_rank != (self.kind == RANK):
+        if self.group_by is not None:
+            result = self._grouped(result, example, location)
+        if result.is_rank != self.scorer.rank:
             raise TaskDataError(f"task {self.name!r} is a {self.kind} task but its formatter "
                                 f"returned {'candidates' if result.is_rank else 'no candidates'}",
                                 location=location, field="candidates")
         return result
 
+    def _grouped(self, result: Formatted, example: dict, location: str) -> Formatted:
+        try:
+            group = self.group_by(example)
+        except KeyError as e:
+            raise TaskDataError(f"the example has no field {e.args[0]!r}",
+                                location=location, field=str(e.args[0])) from None
+        if not isinstance(group, str):
+            raise TaskDataError(f"task {self.name!r}: group_by returned {group!r}, not a str",
+                                location=location, field="group")
+        return dataclasses.replace(result, group=group)
+
     # -- prompt layout ------------------------------------------------------
-    def demonstration(self, shot: Formatted) -> str:
-        """The text of `shot` as a solved demonstration (without separator)."""
+    @staticmethod
+    def can_demonstrate(shot: Formatted) -> bool:
+        """Whether `shot` has a gold label (rank) or a non-empty answer (generate)."""
         if shot.is_rank:
-            if shot.label is None:
-                raise TaskDataError(f"task {self.name!r}: an unlabelled example cannot "
-                                    "be a demonstration", field="label")
+            return shot.label is not None
+        return any(a.strip() for a in shot.answers)
+
+    def demonstration(self, shot: Formatted) -> str:
+        """The text of `shot` as a solved demonstration (without separator).
+
+        Generate: the first non-empty gold answer (DROP writes some as "").
+        """
+        if not self.can_demonstrate(shot):
+            raise TaskDataError(f"task {self.name!r}: an example without a gold label or "
+                                "answer cannot be a demonstration",
+                                field="label" if shot.is_rank else "answers")
+        if shot.is_rank:
             context, continuation = shot.pairs()[shot.label]
             return context + continuation
-        if not shot.answers:
-            raise TaskDataError(f"task {self.name!r}: an example without answers cannot "
-                                "be a demonstration", field="answers")
-        return shot.prompt + self.target_prefix + shot.answers[0]
+        answer = next(a for a in shot.answers if a.strip())
+        return shot.prompt + self.target_prefix + answer
 
     def with_shots(self, example: Formatted, shots: Sequence[Formatted]) -> Formatted:
         """`example` with the demonstrations of `shots` in front of every context."""

@@ -21,8 +21,9 @@ JSON Lines data:
       "category": "custom"                  # default "custom"
     }
 
-Optional keys: length_normalize, unconditional_context, stop_sequences (default ["\\n"] for
-generate), max_decode_tokens, no_answer, target_prefix, shot_separator,
+Optional keys: normalization (rank: "sum", "token" (default, GPT-3's), "char" or
+"unconditional", which needs unconditional_context, e.g. "Answer:"), stop_sequences
+(default ["\\n"] for generate), max_decode_tokens, no_answer, target_prefix, shot_separator,
 description, split_field. Paths are relative to the task file. With one data
 file, each example names its split in its "split" field (or `split_field`);
 with a mapping, each split has its own file.
@@ -48,15 +49,18 @@ from typing import Optional, Union
 from glam_tf import fileio
 from glam_tf.tasks.registry import REGISTRY, register
 from glam_tf.tasks.sources import JsonlSource, TaskDataError
-from glam_tf.tasks.task import (CUSTOM, GENERATE, KINDS, RANK, Formatted, Task,
+from glam_tf.tasks.task import (CUSTOM, GENERATE, RANK, Formatted, Task,
                                 TaskError)
 
 TASK_FILE_KEYS = ("name", "data", "kind", "fields", "eval_split", "few_shot_split", "metric",
-                  "category", "length_normalize", "unconditional_context", "stop_sequences",
+                  "category", "normalization", "unconditional_context", "stop_sequences",
                   "max_decode_tokens", "no_answer", "target_prefix", "shot_separator",
                   "description", "split_field")
 REQUIRED_KEYS = ("name", "data", "kind", "fields")
 FIELD_KEYS = ("prompt", "candidates", "label", "answer")
+# Kinds a task file can describe; the others (scorers.SCORERS) are registered
+# from Python (--tasks_module): rank_grouped needs a group_by function.
+FILE_KINDS = (RANK, GENERATE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,13 +191,13 @@ def load_task_file(path: str, *, validate: bool = True) -> Task:
         if key not in spec:
             raise TaskDataError("missing required key", location=path, field=key)
     kind = spec["kind"]
-    if kind not in KINDS:
-        fail("kind", f"must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind not in FILE_KINDS:
+        fail("kind", f"must be one of {', '.join(FILE_KINDS)}, not {kind!r}")
     formatter = _formatter(spec["fields"], kind, fail, where)
     source = _source(spec["data"], os.path.dirname(fileio.absolute(path)),
                      spec.get("split_field", "split"), fail)
     metric = spec.get("metric", "accuracy" if kind == RANK else ["exact_match", "f1"])
-    options = {k: spec[k] for k in ("eval_split", "few_shot_split", "length_normalize",
+    options = {k: spec[k] for k in ("eval_split", "few_shot_split", "normalization",
                                     "unconditional_context", "max_decode_tokens", "no_answer", "target_prefix",
                                     "shot_separator", "description") if k in spec}
     stops = spec.get("stop_sequences", ["\n"] if kind == GENERATE else [])

@@ -3,49 +3,52 @@
     results = evaluate_all(select("boolq,triviaqa"), ModelDirBackend("runs/tiny"), [0, 1])
     print(format_table(results))
 
-`evaluate` scores one task at one shot count:
+`evaluate` scores one task at one shot count; how is the task kind's Scorer
+(`scorers.SCORERS`), which owns the metrics, the token budget and the checks:
   * shots: for example i, `shots.sample_shots(len(pool), k, seed, example_index=i)`
     draws from the few-shot split (excluding example i itself when the task
-    takes shots from its eval split, and the examples of its `shot_group`); `shots.fit_prompt` then drops shots from
-    the front until the prompt fits `max_tokens` (default: the backend's
-    max_length, less the decoding budget for generate tasks; no fitting when
-    the backend cannot count tokens or has no max_length).
-  * rank tasks: `ranking.rank_classify` on `backend.score`, or on
-    `backend.score_candidates` when the backend `shares_prompts` (each
-    few-shot prompt then runs once for all its candidates) -> "accuracy".
-  * generate tasks: `backend.generate` (greedy), `metrics.postprocess_generation`
-    with the task's stop sequences, then each of `task.metrics`
-    (exact_match, f1; best over the gold answers, `task.no_answer` honoured).
-Metrics are fractions in [0, 1]; the table shows them as percentages.
+    takes shots from its eval split, and the examples of its `shot_group`);
+    `shots.fit_prompt` then drops shots from
+    the front until the prompt fits the scorer's budget (the backend's
+    max_length less the EOS, and for generation less the decoding budget; no
+    fitting when the backend cannot count tokens or has no max_length).
+  * one example never aborts a run: a prompt that does not fit even without
+    shots is cut from the left by the backend (counted in "contexts_cut"); an
+    example the scorer cannot score at all (a rank candidate whose
+    continuation alone exceeds max_length - 1 tokens) or that has no gold
+    label or answer is skipped and counted in "skipped" by reason; metrics are
+    over the scored examples. A task none of whose examples can be scored is
+    an error.
+Metrics are fractions in [0, 1]; the table shows them as percentages, marks
+the cells where shots were dropped or examples skipped, and says by how many.
 """
 
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from glam_tf.evaluation import metrics as metrics_lib
-from glam_tf.evaluation import ranking, shots as shots_lib
-from glam_tf.tasks.task import CATEGORY_TITLES, RANK, Task
-
-_METRIC_FNS = {"exact_match": metrics_lib.exact_match, "f1": metrics_lib.f1}
+from glam_tf.evaluation import shots as shots_lib
+from glam_tf.evaluation.scorers import NO_GOLD
+from glam_tf.tasks.task import CATEGORY_TITLES, Task
 
 
-def _budget(task: Task, backend, max_tokens: Optional[int], max_new_tokens: int):
-    """Prompt token budget for fit_prompt, or None (no fitting)."""
-    if not getattr(backend, "can_count_tokens", False):
+def _limits(task: Task, backend, max_tokens: Optional[int], max_new_tokens: int):
+    """(prompt token budget or None: no fitting, the model's max_length or None)."""
+    counts = getattr(backend, "can_count_tokens", False)
+    max_length = getattr(backend, "max_length", None) if counts else None
+    if not counts:
         if max_tokens is not None:
             raise ValueError(f"max_tokens={max_tokens}: {type(backend).__name__} cannot count "
                              "tokens (it has no tokenizer)")
-        return None
+        return None, None
     if max_tokens is None:
-        max_length = getattr(backend, "max_length", None)
         if max_length is None:
-            return None
-        # The export and the scorers add an EOS in front of every row.
-        max_tokens = max_length - 1 - (0 if task.kind == RANK else max_new_tokens)
+            return None, None
+        max_tokens = task.scorer.prompt_budget(max_length, max_new_tokens)
     if max_tokens < 1:
-        raise ValueError(f"max_tokens={max_tokens}: must be >= 1")
-    return max_tokens
+        raise ValueError(f"max_tokens={max_tokens}: must be >= 1 (is max_length too small "
+                         f"for the task's {max_new_tokens} decoding tokens?)")
+    return max_tokens, max_length
 
 
 def _max_new_tokens(task: Task, backend) -> int:
@@ -55,7 +58,12 @@ def _max_new_tokens(task: Task, backend) -> int:
 
 def build_prompts(task: Task, examples, shots: int, seed: int, backend=None,
                   max_tokens: Optional[int] = None, pool=None):
-    """(prompted examples, shot indices per example, shots used, total shots dropped)."""
+    """(prompted examples, shot indices per example, shots used, total shots dropped).
+
+    Shots are drawn from the pool's examples that can be demonstrations
+    (`Task.can_demonstrate`: labelled, or with a non-empty answer); indices
+    are into the pool.
+    """
     if shots < 0:
         raise ValueError(f"shots={shots}: must be >= 0")
     if shots == 0:
@@ -65,13 +73,16 @@ def build_prompts(task: Task, examples, shots: int, seed: int, backend=None,
                          f"cannot evaluate it with {shots} shots")
     if pool is None:
         pool = list(task.few_shot_examples())
-    budget = None if backend is None else _budget(task, backend, max_tokens,
-                                                  _max_new_tokens(task, backend))
+    budget = None if backend is None else _limits(task, backend, max_tokens,
+                                                  _max_new_tokens(task, backend))[0]
+    usable = [j for j, shot in enumerate(pool) if task.can_demonstrate(shot)]
+    position = {j: p for p, j in enumerate(usable)}
     prompted, indices, used, dropped = [], [], [], 0
     for i, example in enumerate(examples):
-        excluded = shots_lib.excluded_shots(example, i, pool, task.shots_from_eval_split)
-        drawn = shots_lib.sample_shots(len(pool), shots, seed, exclude_index=excluded,
-                                       example_index=i)
+        excluded = [position[j] for j in shots_lib.excluded_shots(
+            example, i, pool, task.shots_from_eval_split) if j in position]
+        drawn = [usable[p] for p in shots_lib.sample_shots(
+            len(usable), shots, seed, exclude_index=excluded, example_index=i)]
         demos = [pool[j] for j in drawn]
         if budget is None:
             prompted.append(task.with_shots(example, demos))
@@ -85,76 +96,53 @@ def build_prompts(task: Task, examples, shots: int, seed: int, backend=None,
     return prompted, indices, used, dropped
 
 
-def _in_chunks(fn, items, size, progress):
-    """fn over consecutive chunks of `items`, concatenated; progress(done, total) after each."""
-    out = []
-    for start in range(0, len(items), size):
-        out.extend(fn(items[start:start + size]))
-        if progress is not None:
-            progress(min(start + size, len(items)), len(items))
-    return out
-
-
 def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
              max_examples: Optional[int] = None, max_tokens: Optional[int] = None,
              progress=None) -> dict:
     """Scores `task` with `shots` demonstrations per example; returns the results dict.
 
-    {"task", "category", "kind", "shots", "seed", "num_examples", "metrics": {name: value},
-     "shots_dropped": int, "predictions": [one dict per example]}
+    {"task", "category", "kind", "shots", "seed", "normalization",
+     "num_examples": scored, "skipped": {reason: count}, "contexts_cut": int,
+     "shots_used_mean": float (over scored examples), "shots_dropped": int,
+     "metrics": {name: value}, "predictions": [one dict per example, skipped ones
+     with "skipped": reason]}
     `progress(done, total)`, if given, is called as examples are scored.
     """
     if max_examples is not None and max_examples < 1:
         raise ValueError(f"max_examples={max_examples}: must be >= 1")
+    scorer = task.scorer
     all_examples = list(task.eval_examples())
     examples = all_examples if max_examples is None else all_examples[:max_examples]
     pool = all_examples if (shots and task.shots_from_eval_split) else None
+    max_new = _max_new_tokens(task, backend)
     prompted, indices, used, dropped = build_prompts(task, examples, shots, seed, backend,
                                                      max_tokens, pool)
-    predictions = []
-    if task.kind == RANK:
-        for e in prompted:
-            if e.label is None:
-                raise ValueError(f"task {task.name!r}: split {task.eval_split!r} has an "
-                                 "unlabelled example; cannot compute accuracy")
-        shared = backend.score_candidates if getattr(backend, "shares_prompts", False) else None
-        batch_size = getattr(backend, "batch_size", 32)
-        ranked = _in_chunks(
-            lambda chunk: ranking.rank_classify(
-                chunk, backend.score, task.length_normalize, batch_size=batch_size,
-                candidates_score_fn=shared, unconditional_context=task.unconditional_context),
-            prompted, batch_size, progress)
-        values = {"accuracy": ranking.accuracy(ranked)}
-        for i, (example, r) in enumerate(zip(prompted, ranked)):
-            predictions.append({
-                "index": i, "shots": indices[i], "shots_used": used[i],
-                "prediction": r["prediction"], "label": example.label,
-                "correct": bool(r["correct"]), "scores": r["scores"],
-                "log_likelihoods": r["log_likelihoods"], "num_tokens": r["num_tokens"],
-                **({"unconditional_log_likelihoods": r["unconditional_log_likelihoods"]}
-                   if "unconditional_log_likelihoods" in r else {})})
-    else:
-        for e in prompted:
-            if not e.answers:
-                raise ValueError(f"task {task.name!r}: split {task.eval_split!r} has an "
-                                 "example without answers; cannot compute metrics")
-        max_new = _max_new_tokens(task, backend)
-        outputs = _in_chunks(lambda chunk: backend.generate(chunk, max_new),
-                             [e.prompt for e in prompted], getattr(backend, "batch_size", 32),
-                             progress)
-        sums = dict.fromkeys(task.metrics, 0.0)
-        for i, (example, output) in enumerate(zip(prompted, outputs)):
-            answer = metrics_lib.postprocess_generation(output, task.stop_sequences)
-            scored = {m: _METRIC_FNS[m](answer, example.answers, task.no_answer)
-                      for m in task.metrics}
-            for m, v in scored.items():
-                sums[m] += v
-            predictions.append({"index": i, "shots": indices[i], "shots_used": used[i],
-                                "output": output, "prediction": answer,
-                                "answers": list(example.answers), **scored})
-        values = {m: s / len(prompted) for m, s in sums.items()}
+    budget, max_length = _limits(task, backend, max_tokens, max_new)
+    skipped, cut, kept, reasons = {}, 0, [], {}
+    for i, example in enumerate(prompted):
+        reason = None if scorer.has_gold(example) else NO_GOLD
+        if (reason is None and budget is not None
+                and shots_lib.prompt_tokens(example, backend.count_tokens) > budget):
+            if max_length is not None:
+                reason = scorer.unscorable(example, max_length, backend.count_tokens)
+            cut += reason is None
+        if reason is None:
+            kept.append(i)
+        else:
+            reasons[i] = reason
+            skipped[reason] = skipped.get(reason, 0) + 1
+    if not kept:
+        raise ValueError(f"task {task.name!r}: no example of split {task.eval_split!r} can be "
+                         f"scored (skipped: {skipped})")
+    values, scored = scorer.score(task, [prompted[i] for i in kept], backend, max_new, progress)
+    by_index = dict(zip(kept, scored))
+    predictions = [{"index": i, "shots": indices[i], "shots_used": used[i],
+                    **({"skipped": reasons[i]} if i in reasons else by_index[i])}
+                   for i in range(len(prompted))]
     return {"task": task.name, "category": task.category, "kind": task.kind, "shots": shots,
-            "seed": seed, "num_examples": len(prompted),
+            "seed": seed, "normalization": task.normalization, "num_examples": len(kept),
+            "skipped": skipped, "contexts_cut": cut,
+            "shots_used_mean": sum(used[i] for i in kept) / len(kept),
             "metrics": {m: values[m] for m in task.metrics},
             "shots_dropped": dropped, "predictions": predictions}
 
@@ -178,8 +166,12 @@ def evaluate_all(tasks: Sequence[Task], backend, shots_list: Sequence[int], seed
         if bar is not None:
             bar.clear()
         if log is not None:
+            skipped = ", ".join(f"{n} {why}" for why, n in result["skipped"].items())
             log(f"{task.name} {shots}-shot: " + ", ".join(
-                f"{m}={v:.4f}" for m, v in result["metrics"].items()))
+                f"{m}={v:.4f}" for m, v in result["metrics"].items())
+                + (f" (skipped: {skipped})" if skipped else "")
+                + (f" (mean shots used {result['shots_used_mean']:.2f})"
+                   if result["shots_used_mean"] < shots else ""))
         results.append(result)
     return results
 
@@ -188,42 +180,88 @@ def _headline(result) -> float:
     return next(iter(result["metrics"].values()))
 
 
-def format_table(results: Sequence[dict]) -> str:
+FEWER_SHOTS, SKIPPED = "*", "!"
+
+
+def _marks(result) -> str:
+    fewer = result.get("shots_used_mean", result["shots"]) < result["shots"]
+    return (FEWER_SHOTS if fewer else "") + (SKIPPED if result.get("skipped") else "")
+
+
+def _footnotes(results) -> list[str]:
+    fewer = [f"{r['task']} {r['shots']}-shot {r['shots_used_mean']:.2f}" for r in results
+             if FEWER_SHOTS in _marks(r)]
+    skipped = [f"{r['task']} {r['shots']}-shot " + ", ".join(
+        f"{n} {reason}" for reason, n in r["skipped"].items())
+        + f" (of {r['num_examples'] + sum(r['skipped'].values())})"
+        for r in results if SKIPPED in _marks(r)]
+    cut = [f"{r['task']} {r['shots']}-shot {r['contexts_cut']}" for r in results
+           if r.get("contexts_cut")]
+    lines = []
+    if fewer:
+        lines.append(f"{FEWER_SHOTS} fewer shots than the column's (dropped to fit the window, or "
+                     "a smaller few-shot split); mean shots used: " + "; ".join(fewer))
+    if skipped:
+        lines.append(f"{SKIPPED} examples not scored: " + "; ".join(skipped))
+    if cut:
+        lines.append("contexts cut from the left (prompt too long without shots): "
+                     + "; ".join(cut))
+    return lines
+
+
+def format_table(results: Sequence[dict], paper: Optional[dict] = None) -> str:
     """Per task (its headline metric, the first), per category and overall averages, in %.
 
     One column per shot count ("0-shot", "1-shot", ...); a cell without a
-    result is "-". Category and overall rows average the tasks' headline
-    metrics (each task weighs the same, as in the paper).
+    result is "-". A cell where shots were dropped to fit is marked "*" (and
+    its column header too), one where examples were skipped "!"; footnotes
+    give the mean shots used and the counts. Category and overall rows average
+    the tasks' headline metrics (each task weighs the same, as in the paper).
+    With `paper` (`paper.load_paper_results()`), the published GLaM and GPT-3
+    cells of the same metric follow in the same rows, blank where not
+    published, their averages blank unless every task of the row has one.
     """
     if not results:
         return "(no results)"
+    from glam_tf.evaluation import paper as paper_lib
+
     shot_counts = sorted({r["shots"] for r in results})
     tasks, cells = {}, {}
     for r in results:
         tasks.setdefault(r["task"], (r["category"], next(iter(r["metrics"]))))
-        cells[(r["task"], r["shots"])] = _headline(r)
+        cells[(r["task"], r["shots"])] = r
+    published = paper_lib.paper_cells(paper, tasks) if paper is not None else None
 
     def average(names, shots):
-        values = [cells[(n, shots)] for n in names if (n, shots) in cells]
-        return sum(values) / len(values) if values else None
+        values = [_headline(cells[(n, shots)]) for n in names if (n, shots) in cells]
+        return None if not values else f"{100 * sum(values) / len(values):.1f}"
 
-    def row(label, metric, values):
-        return [label, metric] + ["-" if v is None else f"{100 * v:.1f}" for v in values]
+    def cell(name, shots):
+        r = cells.get((name, shots))
+        return "-" if r is None else f"{100 * _headline(r):.1f}{_marks(r)}"
 
-    rows = [["task", "metric"] + [f"{k}-shot" for k in shot_counts]]
+    header = ["task", "metric"] + [
+        f"{k}-shot" + (FEWER_SHOTS if any(FEWER_SHOTS in _marks(r) for r in results
+                                          if r["shots"] == k) else "") for k in shot_counts]
+    if published is not None:
+        header += list(paper_lib.COLUMNS)
+    rows = [header]
     for name, (_, metric) in tasks.items():
-        rows.append(row(name, metric, [cells.get((name, k)) for k in shot_counts]))
+        row = [name, metric] + [cell(name, k) for k in shot_counts]
+        if published is not None:
+            row += published.row(name)
+        rows.append(row)
     categories = {}
     for name, (category, _) in tasks.items():
         categories.setdefault(category, []).append(name)
-    rows.append(None)
-    for category, names in categories.items():
-        title = CATEGORY_TITLES.get(category, category)
-        rows.append(row(f"{title} ({len(names)})", "avg",
-                        [average(names, k) for k in shot_counts]))
-    rows.append(None)
-    rows.append(row(f"Overall ({len(tasks)})", "avg",
-                    [average(list(tasks), k) for k in shot_counts]))
+    groups = [(f"{CATEGORY_TITLES.get(c, c)} ({len(n)})", n) for c, n in categories.items()]
+    for i, (label, names) in enumerate(groups + [(f"Overall ({len(tasks)})", list(tasks))]):
+        if i in (0, len(groups)):
+            rows.append(None)
+        row = [label, "avg"] + [average(names, k) or "-" for k in shot_counts]
+        if published is not None:
+            row += published.average(names)
+        rows.append(row)
     widths = [max(len(r[i]) for r in rows if r is not None) for i in range(len(rows[0]))]
     lines = []
     for i, r in enumerate(rows):
@@ -232,4 +270,7 @@ def format_table(results: Sequence[dict]) -> str:
         if r is not None:
             lines.append("  ".join(c.ljust(w) if j < 2 else c.rjust(w)
                                    for j, (c, w) in enumerate(zip(r, widths))).rstrip())
-    return "\n".join(lines)
+    notes = _footnotes(list(cells.values()))
+    if published is not None:
+        notes += published.notes()
+    return "\n".join(lines + ([""] + notes if notes else []))

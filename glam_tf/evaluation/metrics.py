@@ -90,3 +90,45 @@ def postprocess_generation(text: str, stop_sequences: Sequence[str] = ()) -> str
         if position != -1:
             cut = min(cut, position)
     return text[:cut].strip()
+
+
+def f1a(predicted: Sequence[int], gold: Sequence[int], positive: int = 1) -> float:
+    """Binary F1 of the `positive` class over every answer-option (SuperGLUE MultiRC's F1a).
+
+    No positive predicted and none gold gives 0.0 (scikit-learn's f1_score, which
+    SuperGLUE uses, does the same, with a warning).
+    """
+    if len(predicted) != len(gold) or not gold:
+        raise ValueError(f"f1a needs as many predictions ({len(predicted)}) as gold labels "
+                         f"({len(gold)}), at least one")
+    true_positive = sum(p == positive and g == positive for p, g in zip(predicted, gold))
+    predicted_positive = sum(p == positive for p in predicted)
+    gold_positive = sum(g == positive for g in gold)
+    if true_positive == 0:
+        return 0.0
+    precision, recall = true_positive / predicted_positive, true_positive / gold_positive
+    return 2 * precision * recall / (precision + recall)
+
+
+def group_exact_match(groups: Sequence, correct: Sequence[bool]) -> float:
+    """Fraction of groups (MultiRC questions) whose every member is correct."""
+    if len(groups) != len(correct) or not groups:
+        raise ValueError(f"group_exact_match needs as many groups ({len(groups)}) as "
+                         f"results ({len(correct)}), at least one")
+    verdict = {}
+    for group, ok in zip(groups, correct):
+        verdict[group] = verdict.get(group, True) and bool(ok)
+    return sum(verdict.values()) / len(verdict)
+
+
+def macro_f1(predicted: Sequence[int], gold: Sequence[int]) -> float:
+    """The unweighted mean of each class's F1 (SuperGLUE CB's F1).
+
+    Over the classes that are predicted or gold at least once, as scikit-learn's
+    f1_score(average="macro"), which SuperGLUE uses.
+    """
+    if len(predicted) != len(gold) or not gold:
+        raise ValueError(f"macro_f1 needs as many predictions ({len(predicted)}) as gold "
+                         f"labels ({len(gold)}), at least one")
+    classes = sorted(set(predicted) | set(gold))
+    return sum(f1a(predicted, gold, positive=c) for c in classes) / len(classes)

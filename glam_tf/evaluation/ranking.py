@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from glam_tf import decoding
+from glam_tf.evaluation.normalization import NORMALIZATIONS, check_normalization
 from glam_tf.tasks.task import Formatted
 from glam_tf.tokenizer import EOS_ID, PAD_ID
 
@@ -104,14 +105,14 @@ def _log_likelihoods(examples, score_fn, batch_size, candidates_score_fn):
     return log_likelihoods, num_tokens
 
 
-def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, length_normalize: bool,
+def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, normalization: str = "token",
                   batch_size: int = 32, candidates_score_fn=None,
                   unconditional_context: Optional[str] = None) -> list[dict]:
     """Scores each candidate of each rank example and picks the argmax.
 
-    A candidate's score is its summed log-likelihood, divided by its token
-    count when `length_normalize` (Task.length_normalize), or less its
-    log-likelihood after `unconditional_context` when that is given
+    A candidate's score is its summed log-likelihood normalized as
+    `NORMALIZATIONS[normalization]` says (Task.normalization); "unconditional"
+    subtracts its log-likelihood after `unconditional_context` alone
     (Task.unconditional_context). Ties go to the lowest index. Each candidate
     follows its own context when the example has `candidate_prompts` (see
     `Formatted.pairs`). With `candidates_score_fn`, the candidates that share
@@ -126,11 +127,11 @@ def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, length_norma
     """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: must be >= 1")
-    if unconditional_context is not None and length_normalize:
-        raise ValueError("give length_normalize or unconditional_context, not both")
+    check_normalization(normalization, unconditional_context)
+    normalize = NORMALIZATIONS[normalization]
     log_likelihoods, num_tokens = _log_likelihoods(examples, score_fn, batch_size,
                                                    candidates_score_fn)
-    baselines = [None] * len(examples)
+    baselines = [[None] * len(x.candidates) for x in examples]
     if unconditional_context is not None:
         bare = [Formatted(prompt=unconditional_context, candidates=x.candidates)
                 for x in examples]
@@ -138,19 +139,14 @@ def rank_classify(examples: Sequence[Formatted], score_fn: ScoreFn, length_norma
 
     results = []
     for example, lls, counts, base in zip(examples, log_likelihoods, num_tokens, baselines):
-        if length_normalize:
-            if min(counts) < 1:
-                raise ValueError(f"a candidate of {example.candidates!r} has no tokens; "
-                                 "cannot length-normalize")
-            scores = [ll / count for ll, count in zip(lls, counts)]
-        elif base is not None:
-            scores = [ll - b for ll, b in zip(lls, base)]
-        else:
-            scores = lls
+        if min(counts) < 1:
+            raise ValueError(f"a candidate of {example.candidates!r} has no tokens")
+        scores = [normalize(ll, n, text, b)
+                  for ll, n, text, b in zip(lls, counts, example.candidates, base)]
         prediction = int(np.argmax(scores))
         result = {"prediction": prediction, "correct": prediction in example.correct_labels,
                   "scores": scores, "log_likelihoods": lls, "num_tokens": counts}
-        if base is not None:
+        if unconditional_context is not None:
             result["unconditional_log_likelihoods"] = base
         results.append(result)
     return results

@@ -42,7 +42,7 @@ def _rank_task(family: str, description: str) -> Task:
     return Task(name=f"quickstart/{family}",
                 source=CallableSource(functools.partial(_examples, family)),
                 formatter=_rank_format, kind=RANK, metrics=("accuracy",), category=CUSTOM,
-                length_normalize=False, description=description)
+                normalization="sum", description=description)
 
 
 def quickstart_tasks() -> tuple:

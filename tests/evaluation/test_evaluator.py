@@ -271,10 +271,15 @@ def test_glam_eval_runs_a_task_file_and_writes_json(tmp_path, eval_model_dir):
         [sys.executable, "-m", "glam_tf.cli", "eval", "--model_dir", str(eval_model_dir),
          "--task_file", str(rank_file), "--task_file", str(qa_file),
          "--tasks", "mine/arith_rank,mine/arith_qa", "--shots", "0,1", "--max_examples", "2",
-         "--output", str(output), "--predictions"],
+         "--output", str(output), "--predictions", "--compare", "paper"],
         capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "0-shot" in run.stdout and "1-shot" in run.stdout and "Overall (2)" in run.stdout
+    # --compare paper: the paper's columns, blank for tasks it does not have.
+    header = run.stdout.splitlines()[0]
+    assert header.rstrip().endswith("GPT-3 0  GPT-3 1  GPT-3 few  K"), header
+    rank_row = next(l for l in run.stdout.splitlines() if l.startswith("mine/arith_rank"))
+    assert len(rank_row.split()) == 4       # name, metric, two scores; paper cells blank
     saved = json.loads(output.read_text())
     assert saved["shots"] == [0, 1]
     assert [(r["task"], r["shots"]) for r in saved["results"]] == [
@@ -291,6 +296,17 @@ def test_glam_eval_bad_input_exits_2(tmp_path, capsys):
     assert main(["eval", "--model_dir", str(tmp_path), "--tasks", "no_such_task"]) == 2
     assert main(["eval", "--tasks", "boolq", "--shots", "x"]) == 2
     assert "glam eval: error" in capsys.readouterr().err
+    for args, message in [
+            (["--saved_model", str(tmp_path)], "--saved_model needs --max_length"),
+            (["--serving_url", "http://localhost:1", "--model_name", "glam", "--max_length",
+              "64"], "--serving_url needs --tokenizer"),
+            (["--model_dir", str(tmp_path), "--max_length", "64"],
+             "--max_length is for --saved_model/--serving_url"),
+            (["--saved_model", str(tmp_path), "--max_length", "64", "--compare", "gpt4"],
+             "the only comparison is 'paper'")]:
+        assert main(["eval", "--tasks", "boolq"] + args) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
     # An output nobody can write is refused before anything is evaluated.
     assert main(["eval", "--model_dir", str(tmp_path), "--tasks", "boolq",
                  "--output", str(tmp_path / "missing" / "r.json")]) == 2
@@ -304,8 +320,15 @@ def test_glam_tasks_lists_the_glam_benchmarks_and_task_files(tmp_path, capsys):
     assert main(["tasks", "--task_file", str(rank_file)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].split() == ["name", "category", "kind", "source", "splits"]
-    names = {l.split()[0] for l in lines[2:] if l.strip() and not l.endswith(" tasks")}
+    assert lines[0].split() == ["name", "category", "kind", "metrics", "normalization",
+                                "source", "splits"]
+    rows = {l.split()[0]: l.split() for l in lines[2:] if l.strip() and not l.endswith(" tasks")}
+    assert rows["boolq"][2:5] == ["rank", "accuracy", "token"]
+    assert rows["arc_easy"][2:6] == ["rank", "accuracy", "unconditional", "('Answer:')"]
+    assert rows["multirc"][2:5] == ["rank_grouped", "f1a,exact_match", "token"]
+    assert rows["drop"][2:5] == ["generate_drop", "f1,exact_match", "-"]
+    assert rows["mine/arith_rank"][4] == "token"
+    names = set(rows)
     assert len(names) >= 30 and {"boolq", "triviaqa", "mine/arith_rank"} <= names
     assert re.search(r"^(\d+) tasks$", out, re.M) and int(
         re.search(r"^(\d+) tasks$", out, re.M).group(1)) >= 30

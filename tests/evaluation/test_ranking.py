@@ -27,7 +27,7 @@ def test_rank_classify_picks_the_candidate_the_scorer_likes_best():
              ("Q2", " x"): (-0.5, 1), ("Q2", " y"): (-2.0, 1),
              ("Q3", " u"): (-4.0, 1), ("Q3", " v"): (-2.0, 1)}
     calls = []
-    results = rank_classify(examples, _table_score_fn(table, calls), True, batch_size=3)
+    results = rank_classify(examples, _table_score_fn(table, calls), "token", batch_size=3)
     assert [r["prediction"] for r in results] == [1, 0, 1]
     assert [r["correct"] for r in results] == [True, True, False]
     assert results[0]["scores"] == [-5.0, -1.0, -3.0]
@@ -54,9 +54,9 @@ def test_a_shared_context_is_passed_once_with_all_its_candidates():
              ("Q2", " x"): (-0.5, 1), ("Q2", " y"): (-2.0, 1),
              ("The dog", " ran."): (-3.0, 2), ("The cat", " ran."): (-1.0, 2)}
     calls, pair_calls = [], []
-    shared = rank_classify(examples, _table_score_fn(table, pair_calls), True, batch_size=4,
+    shared = rank_classify(examples, _table_score_fn(table, pair_calls), "token", batch_size=4,
                            candidates_score_fn=_table_candidates_score_fn(table, calls))
-    per_pair = rank_classify(examples, _table_score_fn(table), True, batch_size=4)
+    per_pair = rank_classify(examples, _table_score_fn(table), "token", batch_size=4)
     assert shared == per_pair
     assert pair_calls == []
     # At most 4 rows once padded to the widest unit; each context once per batch.
@@ -67,7 +67,7 @@ def test_an_example_with_more_candidates_than_the_batch_is_split_into_chunks():
     example = Formatted(prompt="Q", candidates=tuple(f" {c}" for c in "abcde"), label=3)
     table = {("Q", f" {c}"): (-float(i), 1) for i, c in enumerate("dabce")}
     calls = []
-    result = rank_classify([example], None, True, batch_size=2,
+    result = rank_classify([example], None, "token", batch_size=2,
                            candidates_score_fn=_table_candidates_score_fn(table, calls))[0]
     assert result["prediction"] == 3 and result["correct"]
     assert calls == [[("Q", 2)], [("Q", 2)], [("Q", 1)]]
@@ -80,27 +80,35 @@ def test_unconditional_normalization_subtracts_the_answers_prior_and_changes_the
     table = {("Q: capital?\nAnswer:", " Paris"): (-1.0, 1),
              ("Q: capital?\nAnswer:", " Lyon"): (-2.0, 1),
              ("Answer:", " Paris"): (-0.5, 1), ("Answer:", " Lyon"): (-6.0, 1)}
-    plain = rank_classify([example], _table_score_fn(table), False)[0]
+    plain = rank_classify([example], _table_score_fn(table), "sum")[0]
     assert plain["prediction"] == 0
     for shared in (None, _table_candidates_score_fn(table, [])):
-        result = rank_classify([example], _table_score_fn(table), False,
+        result = rank_classify([example], _table_score_fn(table), "unconditional",
                                candidates_score_fn=shared, unconditional_context="Answer:")[0]
         assert result["scores"] == [-0.5, 4.0] and (result["prediction"], result["correct"]) \
             == (1, True)
         assert result["unconditional_log_likelihoods"] == [-0.5, -6.0]
-    with pytest.raises(ValueError, match="not both"):
-        rank_classify([example], _table_score_fn(table), True, unconditional_context="Answer:")
+    with pytest.raises(ValueError, match="only normalization 'unconditional' takes one"):
+        rank_classify([example], _table_score_fn(table), "token", unconditional_context="Answer:")
+    with pytest.raises(ValueError, match="needs a non-empty unconditional_context"):
+        rank_classify([example], _table_score_fn(table), "unconditional")
 
 
-def test_length_normalization_changes_the_pick():
-    # " long answer" has the higher total log-likelihood per token, but the lower sum.
+def test_each_normalization_scores_as_its_formula_and_changes_the_pick():
+    # " long answer here" has the higher log-likelihood per token and per character,
+    # but the lower sum.
     example = Formatted(prompt="Q", candidates=(" short", " long answer here"), label=1)
     table = {("Q", " short"): (-2.0, 1), ("Q", " long answer here"): (-3.0, 3)}
-    normalized = rank_classify([example], _table_score_fn(table), True)[0]
-    summed = rank_classify([example], _table_score_fn(table), False)[0]
-    assert (normalized["prediction"], normalized["correct"]) == (1, True)
-    assert (summed["prediction"], summed["correct"]) == (0, False)
-    assert normalized["scores"] == [-2.0, -1.0]
+    picks = {}
+    for name in ("sum", "token", "char"):
+        result = rank_classify([example], _table_score_fn(table), name)[0]
+        picks[name] = result["prediction"]
+        expected = {"sum": [-2.0, -3.0], "token": [-2.0, -1.0],
+                    "char": [-2.0 / 6, -3.0 / 17]}[name]
+        assert result["scores"] == pytest.approx(expected)
+    assert picks == {"sum": 0, "token": 1, "char": 1}
+    with pytest.raises(ValueError, match="must be one of sum, token, char, unconditional"):
+        rank_classify([example], _table_score_fn(table), True)
 
 
 def test_candidate_prompts_are_the_contexts_when_present():
@@ -108,20 +116,20 @@ def test_candidate_prompts_are_the_contexts_when_present():
     example = Formatted(prompt="The", candidates=(" ran.", " ran."), label=1,
                         candidate_prompts=("The dog", "The cat"))
     table = {("The dog", " ran."): (-3.0, 2), ("The cat", " ran."): (-1.0, 2)}
-    result = rank_classify([example], _table_score_fn(table), True)[0]
+    result = rank_classify([example], _table_score_fn(table), "token")[0]
     assert (result["prediction"], result["correct"]) == (1, True)
 
 
 def test_accepted_candidates_also_count_as_correct():
     example = Formatted(prompt="Q", candidates=(" A", " a", " b"), label=0, accepted=(1,))
     table = {("Q", " A"): (-2.0, 1), ("Q", " a"): (-1.0, 1), ("Q", " b"): (-3.0, 1)}
-    assert rank_classify([example], _table_score_fn(table), True)[0]["correct"]
+    assert rank_classify([example], _table_score_fn(table), "token")[0]["correct"]
 
 
 def test_rank_classify_rejects_a_scorer_returning_the_wrong_count():
     example = Formatted(prompt="Q", candidates=(" a", " b"), label=0)
     with pytest.raises(ValueError, match="returned 1"):
-        rank_classify([example], lambda c, t: ([0.0], [1]), True)
+        rank_classify([example], lambda c, t: ([0.0], [1]), "token")
 
 
 # -- model_score_fn on a tiny random model -----------------------------------
@@ -202,7 +210,7 @@ def test_model_score_fn_plugs_into_rank_classify(model, tokenizer_path):
 
     score_fn = model_score_fn(model, load_tokenizer(tokenizer_path), 32)
     example = Formatted(prompt="the big cat sat on the", candidates=(" mat", " roof"), label=0)
-    result = rank_classify([example], score_fn, True, batch_size=1)[0]
+    result = rank_classify([example], score_fn, "token", batch_size=1)[0]
     lls, counts = score_fn([example.prompt] * 2, list(example.candidates))
     assert result["scores"] == pytest.approx([ll / n for ll, n in zip(lls, counts)], rel=1e-5)
 

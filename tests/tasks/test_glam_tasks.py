@@ -38,9 +38,13 @@ def test_nlg_tasks_generate_and_nlu_tasks_rank_with_the_papers_metrics():
     by_kind = {t.name: (t.kind, t.metrics[0]) for t in GLAM_TASKS}
     for name in ("triviaqa", "natural_questions", "web_questions", "lambada"):
         assert by_kind[name] == ("generate", "exact_match")
-    for name in ("drop", "coqa", "quac", "squad_v2"):
+    for name in ("coqa", "quac", "squad_v2"):
         assert by_kind[name] == ("generate", "f1")
-    assert sum(kind == "rank" for kind, _ in by_kind.values()) == 21
+    assert by_kind["drop"] == ("generate_drop", "f1")          # DROP's own F1
+    assert by_kind["multirc"] == ("rank_grouped", "f1a")      # SuperGLUE's F1a, then EM
+    assert REGISTRY.get("multirc").metrics == ("f1a", "exact_match")
+    assert REGISTRY.get("cb").metrics == ("accuracy", "f1_macro")      # as GPT-3 reports CB
+    assert sum(kind == "rank" for kind, _ in by_kind.values()) == 20
     assert all(m == "accuracy" for k, m in by_kind.values() if k == "rank")
 
 
@@ -97,12 +101,15 @@ def test_eval_and_few_shot_splits_are_splits_the_builder_generates():
             assert tfds_split in names, (task.name, split, names)
 
 
-def test_arc_openbookqa_and_race_use_gpt3s_unconditional_normalization():
+def test_normalization_is_gpt3s_per_token_except_unconditional_on_arc_openbookqa_and_race():
     prior = {t.name: t.unconditional_context for t in GLAM_TASKS if t.unconditional_context}
     # The answer context is the word before the answer in the task's own prompt.
     assert prior == {"arc_easy": "Answer:", "arc_challenge": "Answer:",
                      "openbookqa": "Answer:", "race_m": "A:", "race_h": "A:"}
-    assert not any(t.length_normalize for t in GLAM_TASKS if t.name in prior)
+    ranked = {t.name: t.normalization for t in GLAM_TASKS if t.scorer.rank}
+    assert len(ranked) == 21
+    assert ranked == {name: "unconditional" if name in prior else "token" for name in ranked}
+    assert all(t.normalization is None for t in GLAM_TASKS if not t.scorer.rank)
 
 
 def test_eval_splits_are_the_ones_the_papers_report():
@@ -194,7 +201,7 @@ def test_every_glam_task_formats_mock_examples_of_its_real_tfds_builder(name, mo
         examples = _mock_formatted(task, split)
         assert examples, split
         for f in examples:
-            if task.kind == "rank":
+            if task.scorer.rank:
                 assert f.label is not None and 0 <= f.label < len(f.candidates)
                 assert all(context.strip() and continuation.strip()
                            for context, continuation in f.pairs())

@@ -47,30 +47,40 @@ def test_good_task_names_are_accepted(name):
     assert check_task_name(name) == name and _task(name=name).name == name
 
 
+_RANK = dict(kind="rank", formatter=_yes_no, metrics=("accuracy",), stop_sequences=())
+
+
 @pytest.mark.parametrize("overrides, field, rule", [
-    (dict(kind="classify"), "kind", "must be one of rank, generate"),
+    (dict(kind="classify"), "kind", "must be one of rank, rank_grouped, generate, generate_drop"),
     (dict(metrics=("accuracy",)), "metrics", "not allowed for kind 'generate'"),
-    (dict(kind="rank", formatter=_yes_no, metrics=("f1",), stop_sequences=()), "metrics",
-     "not allowed for kind 'rank'"),
+    (dict(_RANK, metrics=("f1",)), "metrics", "not allowed for kind 'rank'"),
     (dict(metrics=()), "metrics", "non-empty tuple"),
     (dict(metrics=["exact_match"]), "metrics", "non-empty tuple"),
     (dict(metrics=("f1", "f1")), "metrics", "must not repeat"),
     (dict(category="sports"), "category", "must be one of"),
-    (dict(kind="rank", formatter=_yes_no, metrics=("accuracy",)), "stop_sequences",
-     "only apply to generate"),
+    (dict(_RANK, normalization="token", stop_sequences=("\n",)), "stop_sequences",
+     "does not apply to rank tasks"),
     (dict(stop_sequences=("",)), "stop_sequences", "non-empty strings"),
     (dict(max_decode_tokens=0), "max_decode_tokens", ">= 1"),
     (dict(eval_split=""), "eval_split", "non-empty"),
     (dict(source="boolq"), "source", "TfdsSource"),
     (dict(formatter=None), "formatter", "function"),
-    (dict(length_normalize="yes"), "length_normalize", "True or False"),
-    (dict(unconditional_context="Answer:"), "unconditional_context", "only applies to rank"),
-    (dict(kind="rank", formatter=_yes_no, metrics=("accuracy",), stop_sequences=(),
-          unconditional_context="Answer:"), "unconditional_context",
-     "set length_normalize to False"),
-    (dict(kind="rank", formatter=_yes_no, metrics=("accuracy",), stop_sequences=(),
-          length_normalize=False, unconditional_context=""), "unconditional_context",
-     "non-empty string"),
+    (dict(_RANK, normalization="length"), "normalization", "must be one of sum, token"),
+    (dict(normalization="token"), "normalization", "does not apply to generate tasks"),
+    (dict(unconditional_context="Answer:"), "unconditional_context",
+     "does not apply to generate tasks"),
+    (dict(_RANK, normalization="token", unconditional_context="Answer:"),
+     "unconditional_context", "only normalization 'unconditional' takes one"),
+    (dict(_RANK, normalization="unconditional"), "unconditional_context",
+     "needs a non-empty unconditional_context"),
+    (dict(_RANK, normalization="unconditional", unconditional_context=""),
+     "unconditional_context", "needs a non-empty unconditional_context"),
+    (dict(_RANK, normalization="token", group_by=lambda ex: "q"), "group_by",
+     "does not apply to rank tasks"),
+    (dict(_RANK, kind="rank_grouped", metrics=("f1a",), normalization="token"), "group_by",
+     "needs a function example -> question id"),
+    (dict(kind="generate_drop", metrics=("f1",), no_answer="unanswerable"), "no_answer",
+     "DROP's metrics have no unanswerable questions"),
 ])
 def test_invalid_task_fields_are_named_with_their_rule(overrides, field, rule):
     with pytest.raises(TaskError, match=rf"Task 'toy_qa': Task\.{field}=") as info:
@@ -112,7 +122,8 @@ def test_partial_scoring_shots_use_the_gold_candidate_context():
     # Winogrande-style: each candidate has its own context; the continuation is shared.
     shot = Formatted(prompt="The cup hit ", candidates=(" fell.", " fell."),
                      candidate_prompts=("The cup hit the cat", "The cup hit the floor"), label=1)
-    task = _task(kind="rank", formatter=_yes_no, metrics=("accuracy",), stop_sequences=())
+    task = _task(kind="rank", formatter=_yes_no, metrics=("accuracy",), stop_sequences=(),
+                 normalization="token")
     assert task.demonstration(shot) == "The cup hit the floor fell."
     shown = task.with_shots(shot, [shot])
     assert shown.pairs()[0] == ("The cup hit the floor fell.\n\nThe cup hit the cat", " fell.")
@@ -144,7 +155,11 @@ def test_malformed_formatted_examples_name_the_field(kwargs, field):
     assert info.value.field == field
 
 
-def test_unlabelled_examples_cannot_be_demonstrations():
+def test_unlabelled_examples_cannot_be_demonstrations_and_empty_answers_are_passed_over():
     task = _task()
-    with pytest.raises(TaskDataError, match="without answers cannot be a demonstration"):
-        task.demonstration(Formatted(prompt="Q"))
+    for shot in (Formatted(prompt="Q"), Formatted(prompt="Q", answers=("", " "))):
+        assert not task.can_demonstrate(shot)
+        with pytest.raises(TaskDataError, match="without a gold label or answer cannot be a "
+                                                "demonstration"):
+            task.demonstration(shot)
+    assert task.demonstration(Formatted(prompt="Q:", answers=("", "4"))) == "Q: 4"

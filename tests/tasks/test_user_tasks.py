@@ -55,10 +55,16 @@ def test_a_rank_task_file_with_one_file_per_split(tmp_path):
     assert [(f.candidates, f.label) for f in task.eval_examples()] == [
         ((" blue", " green"), 0), ((" blue", " green"), 1)]
     assert isinstance(task.source, JsonlSource)
-    assert task.unconditional_context is None and task.length_normalize
-    spec.update(name="colors_prior", length_normalize=False, unconditional_context="A:")
+    assert task.unconditional_context is None and task.normalization == "token"
+    spec.update(name="colors_prior", normalization="unconditional", unconditional_context="A:")
     (tmp_path / "prior.json").write_text(json.dumps(spec))
-    assert load_task_file(tmp_path / "prior.json").unconditional_context == "A:"
+    prior = load_task_file(tmp_path / "prior.json")
+    assert (prior.normalization, prior.unconditional_context) == ("unconditional", "A:")
+    spec.update(name="colors_sum", normalization="mean", unconditional_context=None)
+    (tmp_path / "sum.json").write_text(json.dumps(spec))
+    with pytest.raises(TaskDataError, match=r"sum.json:1.*normalization.*must be one of sum, "
+                                            "token, char, unconditional"):
+        load_task_file(tmp_path / "sum.json")
 
 
 def test_candidates_may_come_from_a_field_holding_a_list(tmp_path):

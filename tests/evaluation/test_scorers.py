@@ -1,0 +1,191 @@
+"""The kind -> scorer table, and evaluate()'s rules: nothing aborts a run over one example."""
+
+import dataclasses
+
+import pytest
+
+from glam_tf.evaluation import scorers
+from glam_tf.evaluation.evaluator import evaluate, format_table
+from glam_tf.tasks import CallableSource, Formatted, Task, TaskError
+
+
+class WordBackend:
+    """Counts tokens as words; a continuation's log-likelihood is -1 per word, except
+    that continuations holding "good" score -0.1 per word. Generation echoes the
+    prompt's last line after "A:" as given by `answers`."""
+
+    batch_size = 4
+    max_new_tokens = None
+    can_count_tokens = True
+
+    def __init__(self, max_length=None, answers=None):
+        self.max_length = max_length
+        self.answers = answers or {}
+        self.scored = []
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def score(self, contexts, continuations):
+        self.scored.extend(continuations)
+        per_word = [-0.1 if "good" in c else -1.0 for c in continuations]
+        counts = [self.count_tokens(c) for c in continuations]
+        return [p * n for p, n in zip(per_word, counts)], counts
+
+    def generate(self, prompts, max_new_tokens):
+        return [" " + self.answers[p.rsplit("\n", 1)[-1]] + "\n" for p in prompts]
+
+
+def _rank_task(rows, **kw):
+    def fmt(ex):
+        return Formatted(prompt=ex["q"], candidates=tuple(ex["c"]), label=ex.get("label"))
+    fields = dict(name="t/rank", source=CallableSource(lambda split: rows), formatter=fmt,
+                  kind="rank", metrics=("accuracy",), category="custom", few_shot_split=None)
+    fields.update(kw)
+    return Task(**fields)
+
+
+def test_every_task_kind_is_a_scorer_table_entry_with_its_own_metrics():
+    assert set(scorers.SCORERS) == {"rank", "rank_grouped", "generate", "generate_drop"}
+    assert scorers.SCORERS["rank_grouped"].metrics == ("f1a", "exact_match")
+    assert scorers.SCORERS["generate_drop"].metrics == ("f1", "exact_match")
+    task = _rank_task([{"q": "Q", "c": [" a", " b"], "label": 0}])
+    assert task.scorer is scorers.SCORERS["rank"] and task.normalization == "token"
+
+
+def test_a_new_kind_is_one_entry_in_the_table(monkeypatch):
+    class LongestScorer(scorers.RankScorer):
+        """Picks the candidate with the most words: no model needed."""
+        kind, metrics = "longest", ("accuracy",)
+
+        def score(self, task, examples, backend, max_new_tokens, progress=None):
+            picks = [max(range(len(e.candidates)), key=lambda i: len(e.candidates[i].split()))
+                     for e in examples]
+            out = [{"prediction": p, "correct": p == e.label} for p, e in zip(picks, examples)]
+            return {"accuracy": sum(o["correct"] for o in out) / len(out)}, out
+
+    monkeypatch.setitem(scorers.SCORERS, "longest", LongestScorer())
+    rows = [{"q": "Q1", "c": [" a", " b c"], "label": 1}, {"q": "Q2", "c": [" a b", " c"],
+                                                          "label": 1}]
+    result = evaluate(_rank_task(rows, kind="longest"), WordBackend())
+    assert result["kind"] == "longest" and result["metrics"] == {"accuracy": 0.5}
+
+
+def test_a_continuation_longer_than_the_window_is_skipped_and_counted_not_fatal():
+    rows = [{"q": "Q one", "c": [" good", " bad"], "label": 0},
+            {"q": "Q two", "c": [" bad", " good good"], "label": 1},
+            # 9 words: cannot fit max_length 8 even without context.
+            {"q": "Q three", "c": [" good" * 9, " bad"], "label": 0},
+            {"q": "Q four", "c": [" bad", " good"], "label": 0}]
+    backend = WordBackend(max_length=8)
+    result = evaluate(_rank_task(rows), backend)
+    assert result["skipped"] == {"continuation_too_long": 1}
+    assert result["num_examples"] == 3 and result["metrics"] == {"accuracy": pytest.approx(2 / 3)}
+    assert result["predictions"][2] == {"index": 2, "shots": [], "shots_used": 0,
+                                        "skipped": "continuation_too_long"}
+    assert " good" * 9 not in backend.scored      # never sent to the model
+    table = format_table([result])
+    assert "66.7!" in table
+    assert "! examples not scored: t/rank 0-shot 1 continuation_too_long (of 4)" in table
+
+
+def test_a_too_long_context_is_cut_by_the_backend_and_counted():
+    rows = [{"q": "word " * 20 + "Q", "c": [" good", " bad"], "label": 0}]
+    result = evaluate(_rank_task(rows), WordBackend(max_length=8))
+    assert result["contexts_cut"] == 1 and result["skipped"] == {}
+    assert result["metrics"] == {"accuracy": 1.0}
+
+
+def test_examples_without_gold_are_skipped_and_a_task_with_none_scorable_is_an_error():
+    rows = [{"q": "Q one", "c": [" good", " bad"], "label": 0},
+            {"q": "Q two", "c": [" good", " bad"], "label": None}]
+    result = evaluate(_rank_task(rows), WordBackend())
+    assert result["skipped"] == {"no_gold": 1} and result["num_examples"] == 1
+    with pytest.raises(ValueError, match=r"no example of split 'validation' can be scored "
+                                         r"\(skipped: \{'no_gold': 1\}\)"):
+        evaluate(_rank_task(rows[1:]), WordBackend())
+
+
+def test_per_token_normalization_does_not_punish_an_answer_of_two_pieces():
+    # BoolQ's finding: " yes" is two pieces, " no" one. Same per-piece likelihood
+    # -> the summed score always prefers " no"; the per-token one does not.
+    rows = [{"q": "Q", "c": [" no", " good yes"], "label": 1}]  # " good yes" = 2 words
+    per_token = evaluate(_rank_task(rows), WordBackend())
+    summed = evaluate(_rank_task(rows, normalization="sum"), WordBackend())
+    assert per_token["predictions"][0]["scores"] == pytest.approx([-1.0, -0.1])
+    assert per_token["metrics"]["accuracy"] == 1.0
+    assert summed["predictions"][0]["scores"] == pytest.approx([-1.0, -0.2])
+    assert per_token["normalization"] == "token" and summed["normalization"] == "sum"
+
+
+def test_a_rank_task_may_also_report_macro_f1_as_cb_does():
+    # Predictions (the "good" candidate) 0, 0, 1, 2 for gold 0, 1, 1, 2: accuracy 3/4;
+    # F1 per class 0.667, 0.667, 1.0 -> macro 0.778.
+    rows = [{"q": f"Q{i}", "c": [" good" if j == liked else " bad" for j in range(3)],
+             "label": gold} for i, (liked, gold) in enumerate([(0, 0), (0, 1), (1, 1), (2, 2)])]
+    result = evaluate(_rank_task(rows, metrics=("accuracy", "f1_macro")), WordBackend())
+    assert result["metrics"] == {"accuracy": 0.75, "f1_macro": pytest.approx(7 / 9)}
+
+
+def _multirc_rows():
+    # (question, option, gold label, the option the backend likes: 1 = "good" true)
+    table = [("q1", "o1", 1, 1), ("q1", "o2", 0, 0), ("q1", "o3", 1, 0),
+             ("q2", "o1", 0, 0), ("q2", "o2", 1, 1),
+             ("q3", "o1", 0, 1)]
+    rows = []
+    for question, option, gold, liked in table:
+        candidates = [" false", " true"]
+        candidates[liked] = " good" + candidates[liked]
+        rows.append({"q": f"{question} {option}", "c": candidates, "label": gold,
+                     "question": question})
+    return rows, table
+
+
+def test_multirc_scores_f1a_over_all_answer_options_and_exact_match_per_question():
+    rows, table = _multirc_rows()
+    task = _rank_task(rows, kind="rank_grouped", metrics=("f1a", "exact_match"),
+                      group_by=lambda ex: ex["question"])
+    result = evaluate(task, WordBackend())
+    predicted = [p["prediction"] for p in result["predictions"]]
+    assert predicted == [liked for *_, liked in table]
+    # By hand: predicted true at o1/q1, o2/q2, o1/q3; gold true at o1/q1, o3/q1, o2/q2.
+    # tp = 2, precision 2/3, recall 2/3 -> F1a 2/3. Questions all right: q2 only -> 1/3.
+    assert result["metrics"] == {"f1a": pytest.approx(2 / 3), "exact_match": pytest.approx(1 / 3)}
+    assert [p["group"] for p in result["predictions"]] == ["q1", "q1", "q1", "q2", "q2", "q3"]
+
+
+def test_drop_kind_scores_with_drops_f1_and_skips_an_example_with_only_empty_golds():
+    rows = [{"q": "A: q1", "a": ["1,000"]}, {"q": "A: q2", "a": ["1990-March-15"]},
+            {"q": "A: q3", "a": [""]}, {"q": "A: q4", "a": ["", "two dogs"]}]
+    task = Task(name="t/drop", source=CallableSource(lambda split: rows),
+                formatter=lambda ex: Formatted(prompt=ex["q"], answers=tuple(ex["a"])),
+                kind="generate_drop", metrics=("f1", "exact_match"), category="custom",
+                few_shot_split=None, stop_sequences=("\n",))
+    backend = WordBackend(answers={"A: q1": "1000", "A: q2": "15 March 1990",
+                                   "A: q4": "dogs"})
+    result = evaluate(task, backend)
+    assert result["skipped"] == {"no_gold": 1} and result["num_examples"] == 3
+    scored = [p for p in result["predictions"] if "skipped" not in p]
+    assert [(p["exact_match"], p["f1"]) for p in scored] == [(1.0, 1.0), (1.0, 1.0), (0.0, 0.67)]
+    assert scored[1]["answers"] == ["15 March 1990"]      # the official script's date form
+
+
+def test_a_kind_refuses_the_fields_of_other_kinds():
+    with pytest.raises(TaskError, match=r"Task.group_by=.*does not apply to rank tasks"):
+        _rank_task([], group_by=lambda ex: "q")
+    with pytest.raises(TaskError, match=r"Task.normalization='token': does not apply to "
+                                        "generate tasks"):
+        dataclasses.replace(_rank_task([]), kind="generate", metrics=("f1",))
+
+
+def test_shots_are_drawn_only_from_examples_that_can_be_demonstrations():
+    shots = [{"q": f"A: s{i}", "a": [""] if i % 2 else ["", f"answer{i}"]} for i in range(6)]
+    rows = {"validation": [{"q": "A: q1", "a": ["x"]}], "train": shots}
+    task = Task(name="t/drop", source=CallableSource(lambda split: rows[split]),
+                formatter=lambda ex: Formatted(prompt=ex["q"], answers=tuple(ex["a"])),
+                kind="generate_drop", metrics=("f1",), category="custom",
+                stop_sequences=("\n",))
+    backend = WordBackend(answers={"A: q1": "x"})
+    result = evaluate(task, backend, shots=3)
+    assert sorted(result["predictions"][0]["shots"]) == [0, 2, 4]   # the non-empty ones
+    assert result["metrics"] == {"f1": 1.0}
