@@ -18,6 +18,9 @@ Notes per task (docs/evaluation.md, "Task formats", has each prompt):
                partial scoring: each candidate's context ends with its option
                substituted for the blank/pronoun; the continuation (the rest of
                the sentence) is the same for both (`Formatted.candidate_prompts`).
+  drop         the dev set from DROP's own drop_dataset_dev.json (every span of a
+               multi-span answer, whole dates: `release_files.drop_questions`);
+               shots from TFDS's train split (first span only, dates rewritten).
   coqa, quac, race_*
                one story, dialogue or article becomes one example per question,
                after the earlier questions with their gold answers. TFDS keeps
@@ -37,8 +40,10 @@ import dataclasses
 import re
 
 from glam_tf.tasks.registry import register
-from glam_tf.tasks.release_files import (COQA_INSTRUCTIONS, LAMBADA_INSTRUCTIONS,
-                                         QUAC_INSTRUCTIONS, coqa_stories, quac_dialogues)
+from glam_tf.evaluation.drop_metrics import official_date
+from glam_tf.tasks.release_files import (COQA_INSTRUCTIONS, DROP_INSTRUCTIONS,
+                                         LAMBADA_INSTRUCTIONS, QUAC_INSTRUCTIONS,
+                                         coqa_stories, drop_questions, quac_dialogues)
 from glam_tf.tasks.sources import (ManualFileSource, Source, SplitSources, TaskDataError,
                                    TfdsSource)
 from glam_tf.tasks.task import (CLOZE_COMPLETION, COMMON_SENSE_REASONING, GENERATE,
@@ -228,10 +233,25 @@ def format_openbookqa(ex: dict) -> Formatted:
 
 # -- in-context reading comprehension ---------------------------------------
 
+def _drop_golds(ex: dict) -> list:
+    """Every gold answer of a DROP example as a tuple of spans, each once, empty ones left out.
+
+    Release examples (`release_files.drop_questions`) carry `gold_spans`; TFDS's
+    carry one string per answer, its dates rewritten as the official script writes them.
+    """
+    if "gold_spans" in ex:
+        golds = [tuple(s.strip() for s in spans) for spans in ex["gold_spans"]]
+    else:
+        golds = [(official_date(a).strip(),) for a in [ex["answer"]] + list(ex["validated_answers"])]
+    # The official script ignores a gold answer whose first span is empty.
+    return list(dict.fromkeys(g for g in golds if g and g[0]))
+
+
 def format_drop(ex: dict) -> Formatted:
+    golds = _drop_golds(ex)
     return Formatted(
         prompt=f"Passage: {ex['passage'].strip()}\nQuestion: {ex['question'].strip()}\nAnswer:",
-        answers=_unique([ex["answer"]] + list(ex["validated_answers"])))
+        answers=tuple(", ".join(g) for g in golds), answer_spans=tuple(golds))
 
 
 def _turns(history) -> str:
@@ -391,7 +411,7 @@ def format_record(ex: dict) -> Formatted:
     gold = [i for i, e in enumerate(entities) if e in set(ex["answers"])]
     if ex["answers"] and not gold:
         raise TaskDataError(f"no answer {ex['answers']} is among the entities", field="answers")
-    return Formatted(prompt=prompt, candidates=candidates,
+    return Formatted(prompt=prompt, candidates=candidates, candidate_answers=tuple(entities),
                      label=gold[0] if gold else None, accepted=tuple(gold[1:]))
 
 
@@ -449,6 +469,10 @@ _COQA = SplitSources((
     ("validation", ManualFileSource((("validation", "coqa-dev-v1.0.json"),), COQA_INSTRUCTIONS,
                                     records=coqa_stories), "validation"),
     ("train", TfdsSource("coqa:1.0.0"), "train")))
+_DROP = SplitSources((
+    ("validation", ManualFileSource((("validation", "drop_dataset_dev.json"),),
+                                    DROP_INSTRUCTIONS, records=drop_questions), "validation"),
+    ("train", TfdsSource("drop:2.0.0"), "train")))  # shots: single spans are enough
 _QUAC = ManualFileSource((("validation", "val_v0.2.json"), ("train", "train_v0.2.json")),
                          QUAC_INSTRUCTIONS, records=quac_dialogues)
 
@@ -477,8 +501,8 @@ GLAM_TASKS = (
          "test", "ARC (Challenge)", **_UNCONDITIONAL),
     _nlu("openbookqa", "openbookqa:0.1.0", format_openbookqa, COMMON_SENSE_REASONING, "test",
          "OpenBookQA", **_UNCONDITIONAL),
-    _nlg("drop", "drop:2.0.0", format_drop, READING_COMPREHENSION, ("f1", "exact_match"),
-         "validation", "DROP", splits={"validation": "dev"}, kind=GENERATE_DROP),
+    _nlg("drop", _DROP, format_drop, READING_COMPREHENSION, ("f1", "exact_match"),
+         "validation", "DROP", kind=GENERATE_DROP),
     _nlg("coqa", _COQA, format_coqa, READING_COMPREHENSION, _F1, "validation", "CoQA",
          preprocessor=split_coqa_turns),
     _nlg("quac", _QUAC, format_quac, READING_COMPREHENSION, _F1, "validation", "QuAC",
@@ -498,7 +522,8 @@ GLAM_TASKS = (
     _nlu("wsc", _SG.format("wsc.fixed"), format_wsc, SUPERGLUE, "validation", "WSC"),
     _nlu("multirc", _SG.format("multirc"), format_multirc, SUPERGLUE, "validation", "MultiRC",
          **_MULTIRC),
-    _nlu("record", _SG.format("record"), format_record, SUPERGLUE, "validation", "ReCoRD"),
+    _nlu("record", _SG.format("record"), format_record, SUPERGLUE, "validation", "ReCoRD",
+         metrics=("accuracy", "f1")),  # GPT-3 reports both; its tables list accuracy
     _nlu("anli_r1", "anli/r1:0.1.0", format_anli, NLI, "validation", "ANLI R1"),
     _nlu("anli_r2", "anli/r2:0.1.0", format_anli, NLI, "validation", "ANLI R2"),
     _nlu("anli_r3", "anli/r3:0.1.0", format_anli, NLI, "validation", "ANLI R3"),

@@ -128,6 +128,11 @@ class Formatted:
         a word or two, and one shows the other's answer).
       group: rank_grouped tasks: the id of the question this answer-option
         belongs to (set by `Task.group_by`).
+      answer_spans: generate, optional: each gold answer of `answers` as its
+        tuple of spans (DROP: a multi-span answer has several); parallel to
+        `answers`, which then hold each answer's display text.
+      candidate_answers: rank, optional: the answer text each candidate
+        stands for (ReCoRD: its entity), for text metrics such as F1.
     Sequences are stored as tuples; lists are accepted.
     """
 
@@ -139,6 +144,8 @@ class Formatted:
     accepted: tuple[int, ...] = ()
     shot_group: Optional[str] = None
     group: Optional[str] = None
+    answer_spans: tuple[tuple[str, ...], ...] = ()
+    candidate_answers: Optional[tuple[str, ...]] = None
 
     def __post_init__(self):
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -150,6 +157,15 @@ class Formatted:
         fix("candidate_prompts", _as_str_tuple("Formatted", "candidate_prompts",
                                                self.candidate_prompts, True))
         fix("accepted", tuple(self.accepted))
+        fix("answer_spans", tuple(_as_str_tuple("Formatted", "answer_spans", spans)
+                                  for spans in self.answer_spans))
+        fix("candidate_answers", _as_str_tuple("Formatted", "candidate_answers",
+                                               self.candidate_answers, True))
+        if self.answer_spans and (len(self.answer_spans) != len(self.answers)
+                                  or not all(self.answer_spans)):
+            raise TaskDataError(f"Formatted.answer_spans has {len(self.answer_spans)} entries "
+                                f"for {len(self.answers)} answers; each needs a span",
+                                field="answer_spans")
         if self.shot_group is not None and not isinstance(self.shot_group, str):
             raise TaskDataError(f"Formatted.shot_group must be None or str, not "
                                 f"{self.shot_group!r}", field="shot_group")
@@ -161,18 +177,22 @@ class Formatted:
                 if getattr(self, name) is not None:
                     raise TaskDataError(f"Formatted.{name} needs candidates (rank)",
                                         field=name)
-            if self.accepted:
-                raise TaskDataError("Formatted.accepted needs candidates (rank)",
-                                    field="accepted")
+            for name in ("accepted", "candidate_answers"):
+                if getattr(self, name):
+                    raise TaskDataError(f"Formatted.{name} needs candidates (rank)",
+                                        field=name)
             if not self.prompt:
                 raise TaskDataError("Formatted.prompt is empty", field="prompt")
             return
         n = len(self.candidates)
         if n == 0:
             raise TaskDataError("Formatted.candidates is empty", field="candidates")
-        if self.answers:
+        if self.answers or self.answer_spans:
             raise TaskDataError("Formatted.answers must be empty for rank examples "
                                 "(the label names the gold candidate)", field="answers")
+        if self.candidate_answers is not None and len(self.candidate_answers) != n:
+            raise TaskDataError(f"Formatted.candidate_answers has {len(self.candidate_answers)} "
+                                f"entries for {n} candidates", field="candidate_answers")
         for name, index in [("label", self.label)] + [("accepted", a) for a in self.accepted]:
             if index is None and name == "label":
                 continue

@@ -9,8 +9,9 @@ the normalized spans as sets; F1 aligns predicted and gold bags one to one
 so as to maximise their summed F1 (a bag pair whose gold holds numbers none
 of which the prediction holds scores 0) and averages over the larger number
 of bags. Over several gold answers the best exact match and the best F1 are
-kept, each on its own; an empty gold answer (DROP writes a day-less date as
-"") is ignored, and an example with no non-empty gold is not scored.
+kept, each on its own; a gold answer whose first span is empty is ignored,
+and an example with no other gold is not scored (the official script counts
+it as 0; see docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ Answer = Union[str, Sequence[str]]
 
 
 def official_date(text: str) -> str:
-    """A TFDS "1990-March-15" date as DROP's script writes it ("15 March 1990"); else `text`."""
+    """A TFDS "1990-March-15" date as DROP's script writes it ("15 March 1990"); else `text`.
+
+    (TFDS's `drop` builder writes only dates with a day, so this form always has one.)
+    """
     match = _TFDS_DATE.match(text.strip())
     if match is None:
         return text

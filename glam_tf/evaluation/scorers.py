@@ -12,14 +12,17 @@ A Scorer owns everything its kind needs:
 
   rank           NLU: the candidate with the best normalized log-likelihood
                  (`Task.normalization`, see `normalization.NORMALIZATIONS`);
-                 accuracy, and f1_macro (the classes' mean F1, CB's second metric).
+                 accuracy, and f1_macro (the classes' mean F1, CB's second metric),
+                 and f1 (SQuAD token F1 of the predicted candidate's answer text,
+                 `Formatted.candidate_answers`, against the correct ones: ReCoRD's).
   rank_grouped   MultiRC: each example is one answer-option judged by rank
                  (candidate 1 = "true"), grouped into questions by `Task.group_by`;
                  SuperGLUE's F1a over all answer-options and exact match per question.
   generate       NLG: decode, cut at the stop sequences, compare with every gold
                  answer (SQuAD normalization); exact match and token F1.
   generate_drop  DROP: as generate, scored with DROP's own F1 and exact match
-                 (`drop_metrics`), gold dates written as the official script writes them.
+                 (`drop_metrics`): the prediction is one span, each gold answer the
+                 tuple of its spans (`Formatted.answer_spans`).
 
 Adding a kind is one entry in SCORERS (a Scorer subclass). Dialogue history
 (CoQA, QuAC) is a matter of formatting, not of scoring: those are generate tasks.
@@ -89,7 +92,7 @@ class Scorer:
 
 
 class RankScorer(Scorer):
-    kind, metrics, rank = RANK, ("accuracy", "f1_macro"), True
+    kind, metrics, rank = RANK, ("accuracy", "f1_macro", "f1"), True
     default_normalization = "token"  # GPT-3's choice for most tasks (its section 2.4)
 
     def check_task(self, task) -> None:
@@ -139,7 +142,21 @@ class RankScorer(Scorer):
         if "f1_macro" in task.metrics:
             values["f1_macro"] = metrics_lib.macro_f1([p["prediction"] for p in predictions],
                                                       [p["label"] for p in predictions])
+        if "f1" in task.metrics:
+            for i, (e, p) in enumerate(zip(examples, predictions)):
+                p["f1"] = self._answer_f1(task, i, e, p["prediction"])
+            values["f1"] = sum(p["f1"] for p in predictions) / len(predictions)
         return values, predictions
+
+    @staticmethod
+    def _answer_f1(task, index, example, predicted: int) -> float:
+        """SQuAD token F1 of the predicted candidate's answer text, best over the correct ones
+        (ReCoRD's official F1 of the predicted entity)."""
+        texts = example.candidate_answers
+        if texts is None:
+            raise ValueError(f"task {task.name!r}: example {index} has no candidate_answers, "
+                             "which the f1 metric of a rank task compares")
+        return metrics_lib.f1(texts[predicted], [texts[j] for j in example.correct_labels])
 
 
 class GroupedRankScorer(RankScorer):
@@ -208,7 +225,9 @@ class DropScorer(GenerateScorer):
             raise FieldRule("no_answer", "DROP's metrics have no unanswerable questions")
 
     def _golds(self, example):
-        return [drop_metrics.official_date(a) for a in example.answers]
+        # Each gold answer as its spans (`Formatted.answer_spans`: DROP's multi-span
+        # answers), else each answer one span.
+        return [list(spans) for spans in example.answer_spans] or [[a] for a in example.answers]
 
     def has_gold(self, example):
         return bool(drop_metrics.usable_golds(self._golds(example)))

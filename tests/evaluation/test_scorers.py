@@ -154,20 +154,23 @@ def test_multirc_scores_f1a_over_all_answer_options_and_exact_match_per_question
     assert [p["group"] for p in result["predictions"]] == ["q1", "q1", "q1", "q2", "q2", "q3"]
 
 
-def test_drop_kind_scores_with_drops_f1_and_skips_an_example_with_only_empty_golds():
-    rows = [{"q": "A: q1", "a": ["1,000"]}, {"q": "A: q2", "a": ["1990-March-15"]},
-            {"q": "A: q3", "a": [""]}, {"q": "A: q4", "a": ["", "two dogs"]}]
-    task = Task(name="t/drop", source=CallableSource(lambda split: rows),
-                formatter=lambda ex: Formatted(prompt=ex["q"], answers=tuple(ex["a"])),
+def test_drop_kind_scores_each_gold_as_its_spans_and_skips_an_example_with_only_empty_golds():
+    rows = [{"q": "A: q1", "a": [["1,000"]]}, {"q": "A: q2", "a": [["Bob", "Alice Smith"]]},
+            {"q": "A: q3", "a": [[""]]}, {"q": "A: q4", "a": [[""], ["two dogs"]]}]
+
+    def fmt(ex):
+        return Formatted(prompt=ex["q"], answers=tuple(", ".join(a) for a in ex["a"]),
+                         answer_spans=tuple(tuple(a) for a in ex["a"]))
+    task = Task(name="t/drop", source=CallableSource(lambda split: rows), formatter=fmt,
                 kind="generate_drop", metrics=("f1", "exact_match"), category="custom",
                 few_shot_split=None, stop_sequences=("\n",))
-    backend = WordBackend(answers={"A: q1": "1000", "A: q2": "15 March 1990",
-                                   "A: q4": "dogs"})
+    backend = WordBackend(answers={"A: q1": "1000", "A: q2": "Alice", "A: q4": "dogs"})
     result = evaluate(task, backend)
     assert result["skipped"] == {"no_gold": 1} and result["num_examples"] == 3
     scored = [p for p in result["predictions"] if "skipped" not in p]
-    assert [(p["exact_match"], p["f1"]) for p in scored] == [(1.0, 1.0), (1.0, 1.0), (0.0, 0.67)]
-    assert scored[1]["answers"] == ["15 March 1990"]      # the official script's date form
+    # q2: one predicted bag {alice} against two gold bags: F1 2/3 for Alice Smith, over 2 -> 0.33.
+    assert [(p["exact_match"], p["f1"]) for p in scored] == [(1.0, 1.0), (0.0, 0.33), (0.0, 0.67)]
+    assert scored[1]["answers"] == [["Bob", "Alice Smith"]]
 
 
 def test_a_kind_refuses_the_fields_of_other_kinds():

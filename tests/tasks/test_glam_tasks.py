@@ -76,7 +76,8 @@ def test_only_data_tfds_loses_is_read_from_release_files():
     manual = {t.name: sorted(split for split, (source, _) in _split_sources(t).items()
                              if isinstance(source, ManualFileSource)) for t in GLAM_TASKS}
     assert {name: splits for name, splits in manual.items() if splits} == {
-        "lambada": ["test"], "coqa": ["validation"], "quac": ["train", "validation"]}
+        "lambada": ["test"], "coqa": ["validation"], "quac": ["train", "validation"],
+        "drop": ["validation"]}
 
 
 class _NoDownloads:
@@ -123,7 +124,9 @@ def test_eval_splits_are_the_ones_the_papers_report():
     assert where(lambada, "validation") == "tfds lambada:1.0.0[train]"  # LAMBADA's dev file
     assert where(coqa, "validation") == "manual coqa-dev-v1.0.json"
     assert where(coqa, "train") == "tfds coqa:1.0.0[train]"
-    assert splits["drop"] == ("dev", "train")
+    drop = REGISTRY.get("drop")
+    assert where(drop, "validation") == "manual drop_dataset_dev.json"  # every span, whole dates
+    assert where(drop, "train") == "tfds drop:2.0.0[train]"
     assert splits["story_cloze"] == ("test", "validation")
     assert splits["winogrande"] == ("validation", "train_xl")
     assert splits["race_h"] == ("test", "train") and splits["anli_r3"] == ("validation", "train")

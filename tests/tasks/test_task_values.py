@@ -53,7 +53,7 @@ _RANK = dict(kind="rank", formatter=_yes_no, metrics=("accuracy",), stop_sequenc
 @pytest.mark.parametrize("overrides, field, rule", [
     (dict(kind="classify"), "kind", "must be one of rank, rank_grouped, generate, generate_drop"),
     (dict(metrics=("accuracy",)), "metrics", "not allowed for kind 'generate'"),
-    (dict(_RANK, metrics=("f1",)), "metrics", "not allowed for kind 'rank'"),
+    (dict(_RANK, metrics=("f1a",)), "metrics", "not allowed for kind 'rank'"),
     (dict(metrics=()), "metrics", "non-empty tuple"),
     (dict(metrics=["exact_match"]), "metrics", "non-empty tuple"),
     (dict(metrics=("f1", "f1")), "metrics", "must not repeat"),
