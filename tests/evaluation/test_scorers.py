@@ -192,3 +192,27 @@ def test_shots_are_drawn_only_from_examples_that_can_be_demonstrations():
     result = evaluate(task, backend, shots=3)
     assert sorted(result["predictions"][0]["shots"]) == [0, 2, 4]   # the non-empty ones
     assert result["metrics"] == {"f1": 1.0}
+
+
+def test_record_f1_is_the_token_f1_of_the_predicted_entity_against_the_answers():
+    from glam_tf.tasks import REGISTRY
+
+    def record(entities, answers):
+        return {"passage": "Smith met the Bears.\n@highlight\nA meeting", "entities": entities,
+                "query": "@placeholder was there", "answers": answers}
+    rows = [record(["good Smith", "Smith", "Jones"], ["Smith"]),
+            record(["Lions", "the good Bears"], ["the good Bears", "good Bears"])]
+    task = dataclasses.replace(REGISTRY.get("record"), source=CallableSource(lambda split: rows))
+    assert task.metrics == ("accuracy", "f1")        # the paper's tables list accuracy
+    result = evaluate(task, WordBackend())           # WordBackend prefers "good"
+    # 1: "good Smith" predicted, gold "Smith": wrong; F1 2 * (1/2 * 1) / (3/2) = 2/3.
+    # 2: "the good Bears" predicted, an answer: right; F1 1.
+    assert [p["prediction"] for p in result["predictions"]] == [0, 1]
+    assert [p["f1"] for p in result["predictions"]] == pytest.approx([2 / 3, 1.0])
+    assert result["metrics"] == {"accuracy": 0.5, "f1": pytest.approx(5 / 6)}
+
+
+def test_rank_f1_needs_each_candidates_answer_text():
+    rows = [{"q": "Q", "c": [" a", " b"], "label": 0}]
+    with pytest.raises(ValueError, match=r"example 0 has no candidate_answers"):
+        evaluate(_rank_task(rows, metrics=("accuracy", "f1")), WordBackend())

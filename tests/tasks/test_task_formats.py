@@ -268,3 +268,94 @@ def test_wsc273_shots_never_include_the_examples_twin_schema():
         for i, shots in enumerate(drawn):
             assert i not in shots and twin.get(i) not in shots, (seed, i, shots)
             assert len(shots) == used[i] == 3  # 6 examples, at most 2 excluded
+
+
+# -- DROP from its release file -------------------------------------------------------------
+
+def _drop_answer(number="", spans=(), day="", month="", year=""):
+    return {"number": number, "spans": list(spans),
+            "date": {"day": day, "month": month, "year": year}}
+
+
+def _drop_release():
+    """Two passages in drop_dataset_dev.json's layout: a number, dates with and without a
+    day, a multi-span answer, and a question whose every answer is empty."""
+    def qa(qid, question, answer, *validated):
+        return {"question": question, "query_id": qid, "answer": answer,
+                "validated_answers": list(validated)}
+    return {
+        "nfl_1": {"passage": "The Bears beat the Lions by 7 on 15 March 1990. Walter Payton "
+                             "and Jim McMahon scored.",
+                  "qa_pairs": [
+                      qa("q1", "By how many points did the Bears win?", _drop_answer("7"),
+                         _drop_answer("7")),
+                      qa("q2", "When was the game?", _drop_answer(day="15", month="March",
+                                                                   year="1990"),
+                         _drop_answer(month="March", year="1990")),
+                      qa("q3", "Who scored?", _drop_answer(spans=["Walter Payton",
+                                                                  "Jim McMahon"]),
+                         _drop_answer(spans=["Payton", "McMahon"]))]},
+        "history_2": {"passage": "The war ended in 1994.",
+                      "qa_pairs": [
+                          qa("q4", "When did the war end?", _drop_answer(year="1994"),
+                             _drop_answer()),
+                          qa("q5", "What is unknown?", _drop_answer())]},
+    }
+
+
+class _AnswersByQuestion(Backend):
+    """Generates, for each prompt, the answer given for the question it ends with."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def _generate_batch(self, prompts, max_new_tokens):
+        return [" " + self.answers[p.rsplit("Question: ", 1)[1].split("\n")[0]] + "\n"
+                for p in prompts]
+
+
+def test_drop_scores_every_gold_answer_of_the_release_file_as_the_official_script(tmp_path):
+    (tmp_path / "drop_dataset_dev.json").write_text(json.dumps(_drop_release()))
+    task = _with_manual_dir(REGISTRY.get("drop"), tmp_path)
+    examples = list(task.eval_examples())
+    assert [f.answer_spans for f in examples] == [
+        (("7",),), (("15 March 1990",), ("March 1990",)),   # a day-less date is kept
+        (("Walter Payton", "Jim McMahon"), ("Payton", "McMahon")),  # every span
+        (("1994",),), ()]                                   # empty answers left out
+    assert examples[2].answers == ("Walter Payton, Jim McMahon", "Payton, McMahon")
+    backend = _AnswersByQuestion({
+        "By how many points did the Bears win?": "7 points", "When was the game?": "March 1990",
+        "Who scored?": "Walter Payton", "When did the war end?": "in 1994",
+        "What is unknown?": "nothing"})
+    result = evaluate(task, backend)
+    # By hand (tokens normalized, numbers as floats, one predicted bag):
+    #   q1 {7.0, points} vs {7.0}: P 1/2, R 1 -> F1 0.67, EM 0.
+    #   q2 "march 1990.0" equals the day-less gold: EM 1, F1 1 (vs the full date F1 0.8).
+    #   q3 {walter, payton} vs two gold bags: (1 + 0) / 2 = 0.5; vs {payton}, {mcmahon}:
+    #      0.67 / 2 = 0.33 -> best 0.5, EM 0 (TFDS's first span alone would give EM 1).
+    #   q4 {in, 1994.0} vs {1994.0}: F1 0.67, EM 0.   q5: no gold answer, skipped.
+    scored = [p for p in result["predictions"] if "skipped" not in p]
+    assert [(p["exact_match"], p["f1"]) for p in scored] == [
+        (0.0, 0.67), (1.0, 1.0), (0.0, 0.5), (0.0, 0.67)]
+    assert result["skipped"] == {"no_gold": 1} and result["num_examples"] == 4
+    assert result["metrics"] == {"f1": pytest.approx(2.84 / 4), "exact_match": 0.25}
+
+
+def test_drop_shots_from_tfds_show_dates_as_the_official_script_writes_them():
+    shot = glam_tasks.format_drop({"passage": "P.", "question": "When?",
+                                   "answer": "1990-March-15", "validated_answers": ["", "x"]})
+    assert shot.answers == ("15 March 1990", "x")
+    assert REGISTRY.get("drop").demonstration(shot).endswith("Answer: 15 March 1990")
+
+
+def test_drop_release_file_missing_or_out_of_layout_is_one_error_naming_it(tmp_path):
+    task = _with_manual_dir(REGISTRY.get("drop"), tmp_path)
+    with pytest.raises(TaskDataError, match=r"drop_dataset_dev.json: no such file\. DROP's dev "
+                                            r"set is read from its release file.*downloads/"):
+        list(task.eval_examples())
+    broken = _drop_release()
+    del broken["nfl_1"]["qa_pairs"][1]["answer"]["spans"]
+    (tmp_path / "drop_dataset_dev.json").write_text(json.dumps(broken))
+    with pytest.raises(TaskDataError, match=r"drop_dataset_dev.json: field 'spans': a record "
+                                            r"of the file lacks this field$"):
+        list(task.eval_examples())
