@@ -136,6 +136,11 @@ class RankScorer(Scorer):
         return out
 
     def score(self, task, examples, backend, max_new_tokens, progress=None):
+        if "f1" in task.metrics:  # checked before the model runs
+            for i, e in enumerate(examples):
+                if e.candidate_answers is None:
+                    raise ValueError(f"task {task.name!r}: example {i} has no candidate_answers, "
+                                     "which the f1 metric of a rank task compares")
         ranked = self._ranked(task, examples, backend, progress)
         predictions = [self._prediction(e, r) for e, r in zip(examples, ranked)]
         values = {"accuracy": sum(p["correct"] for p in predictions) / len(predictions)}
@@ -143,19 +148,16 @@ class RankScorer(Scorer):
             values["f1_macro"] = metrics_lib.macro_f1([p["prediction"] for p in predictions],
                                                       [p["label"] for p in predictions])
         if "f1" in task.metrics:
-            for i, (e, p) in enumerate(zip(examples, predictions)):
-                p["f1"] = self._answer_f1(task, i, e, p["prediction"])
+            for e, p in zip(examples, predictions):
+                p["f1"] = self._answer_f1(e, p["prediction"])
             values["f1"] = sum(p["f1"] for p in predictions) / len(predictions)
         return values, predictions
 
     @staticmethod
-    def _answer_f1(task, index, example, predicted: int) -> float:
+    def _answer_f1(example, predicted: int) -> float:
         """SQuAD token F1 of the predicted candidate's answer text, best over the correct ones
         (ReCoRD's official F1 of the predicted entity)."""
         texts = example.candidate_answers
-        if texts is None:
-            raise ValueError(f"task {task.name!r}: example {index} has no candidate_answers, "
-                             "which the f1 metric of a rank task compares")
         return metrics_lib.f1(texts[predicted], [texts[j] for j in example.correct_labels])
 
 

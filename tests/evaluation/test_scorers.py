@@ -212,7 +212,9 @@ def test_record_f1_is_the_token_f1_of_the_predicted_entity_against_the_answers()
     assert result["metrics"] == {"accuracy": 0.5, "f1": pytest.approx(5 / 6)}
 
 
-def test_rank_f1_needs_each_candidates_answer_text():
+def test_rank_f1_needs_each_candidates_answer_text_before_the_model_runs():
     rows = [{"q": "Q", "c": [" a", " b"], "label": 0}]
+    backend = WordBackend()
     with pytest.raises(ValueError, match=r"example 0 has no candidate_answers"):
-        evaluate(_rank_task(rows, metrics=("accuracy", "f1")), WordBackend())
+        evaluate(_rank_task(rows, metrics=("accuracy", "f1")), backend)
+    assert backend.scored == []
