@@ -25,6 +25,7 @@ the cells where shots were dropped or examples skipped, and says by how many.
 
 from __future__ import annotations
 
+import re
 from typing import Optional, Sequence
 
 from glam_tf.evaluation import shots as shots_lib
@@ -209,6 +210,41 @@ def _footnotes(results) -> list[str]:
     return lines
 
 
+_NUMBER_AND_MARKS = re.compile(r"^(-?[\d.]*\d|-|)(.*)$")
+
+
+def _aligned(rows: list) -> list[str]:
+    """Text lines of `rows` (None: a rule): the first two columns left-aligned, the others
+    right-aligned on their numbers, a cell's marks ("82.8t", "50.0*") after its number."""
+    body = [r for r in rows[1:] if r is not None]
+    columns = []
+    for j, title in enumerate(rows[0]):
+        if j < 2:
+            columns.append((max(len(r[j]) for r in rows if r is not None), 0, 0))
+            continue
+        parts = [_NUMBER_AND_MARKS.match(r[j]).groups() for r in body]
+        number = max([len(n) for n, _ in parts] + [0])
+        marks = max([len(m) for _, m in parts] + [0])
+        columns.append((max(len(title), number + marks), number, marks))
+
+    def cell(j, text, header):
+        width, number, marks = columns[j]
+        if j < 2:
+            return text.ljust(width)
+        if not header:
+            value, mark = _NUMBER_AND_MARKS.match(text).groups()
+            text = value.rjust(number) + mark.ljust(marks)
+        return text.rjust(width)
+
+    lines = []
+    for i, r in enumerate(rows):
+        if r is None or i == 1:
+            lines.append("  ".join("-" * width for width, _, _ in columns))
+        if r is not None:
+            lines.append("  ".join(cell(j, c, i == 0) for j, c in enumerate(r)).rstrip())
+    return lines
+
+
 def format_table(results: Sequence[dict], paper: Optional[dict] = None) -> str:
     """Per task (its headline metric, the first), per category and overall averages, in %.
 
@@ -230,6 +266,10 @@ def format_table(results: Sequence[dict], paper: Optional[dict] = None) -> str:
     for r in results:
         tasks.setdefault(r["task"], (r["category"], next(iter(r["metrics"]))))
         cells[(r["task"], r["shots"])] = r
+    # Rows grouped by category in the paper's order (CATEGORY_TITLES), tasks as given.
+    order = list(CATEGORY_TITLES)
+    tasks = dict(sorted(tasks.items(), key=lambda item: order.index(item[1][0])
+                        if item[1][0] in order else len(order)))
     published = paper_lib.paper_cells(paper, tasks) if paper is not None else None
 
     def average(names, shots):
@@ -262,14 +302,7 @@ def format_table(results: Sequence[dict], paper: Optional[dict] = None) -> str:
         if published is not None:
             row += published.average(names)
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows if r is not None) for i in range(len(rows[0]))]
-    lines = []
-    for i, r in enumerate(rows):
-        if r is None or i == 1:
-            lines.append("  ".join("-" * w for w in widths))
-        if r is not None:
-            lines.append("  ".join(c.ljust(w) if j < 2 else c.rjust(w)
-                                   for j, (c, w) in enumerate(zip(r, widths))).rstrip())
+    lines = _aligned(rows)
     notes = _footnotes(list(cells.values()))
     if published is not None:
         notes += published.notes()

@@ -94,7 +94,7 @@ class PaperCells:
                   if "note" in self.paper["tasks"][name]]
         head = self.paper.get("headline_averages")
         if head:
-            lines.append(f"paper averages over all 29 tasks ({head['source']}), 0/1/few-shot: "
+            lines.append(f"paper averages ({head['source']}), 0/1/few-shot: "
                          + "; ".join(f"{model} {' / '.join(str(v) for v in values)}"
                                      for model, values in head.items() if model != "source"))
         return lines

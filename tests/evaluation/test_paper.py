@@ -68,6 +68,22 @@ def test_compare_table_puts_the_paper_beside_our_scores_with_blank_blanks_and_av
     assert any("never estimated" in l for l in lines)
 
 
+
+def test_compare_table_rows_follow_the_papers_categories_and_numbers_align_past_marks():
+    results = [_result("copa", 0, 0.3), _result("piqa", 0, 0.7), _result("piqa", 1, 0.7),
+               _result("copa", 1, 0.3, shots_used_mean=0.5), _result("winogrande", 0, 0.5)]
+    lines = format_table(results, paper=load_paper_results()).splitlines()
+    names = [l.split()[0] for l in lines[2:5]]
+    assert names == ["winogrande", "piqa", "copa"]        # Winograd, common sense, SuperGLUE
+    # Every decimal point of a column in one place, whatever marks ("*", "t", "†") follow.
+    rows = lines[2:5]
+    for column in ("1-shot*", "GPT-3 few"):
+        start = lines[0].index(column)
+        points = {r.index(".", start) for r in rows if r[start:start + len(column)].strip()
+                  not in ("", "-")}
+        assert len(points) == 1, (column, rows)
+
+
 def test_the_paper_results_are_in_the_built_wheel(tmp_path):
     # Built from a copy of the sources, so that no build/ is left in the repository.
     root = pathlib.Path(__file__).resolve().parents[2]
