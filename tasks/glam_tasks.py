@@ -242,7 +242,8 @@ def _drop_golds(ex: dict) -> list:
     if "gold_spans" in ex:
         golds = [tuple(s.strip() for s in spans) for spans in ex["gold_spans"]]
     else:
-        golds = [(official_date(a).strip(),) for a in [ex["answer"]] + list(ex["validated_answers"])]
+        golds = [(official_date(a).strip(),)
+                 for a in [ex["answer"]] + list(ex["validated_answers"])]
     # The official script ignores a gold answer whose first span is empty.
     return list(dict.fromkeys(g for g in golds if g and g[0]))
 

@@ -31,8 +31,9 @@ COQA_INSTRUCTIONS = (
 DROP_INSTRUCTIONS = (
     "DROP's dev set is read from its release file, which has every span of a "
     "multi-span answer and whole dates (TFDS's drop keeps the first span only): "
-    "download https://s3-us-west-2.amazonaws.com/allennlp/datasets/drop/drop_dataset.zip "
-    "(the file TFDS's drop downloads) and take drop_dataset/drop_dataset_dev.json from it. " + _MANUAL)
+    "download drop_dataset.zip, the archive TFDS's drop downloads "
+    "(https://s3-us-west-2.amazonaws.com/allennlp/datasets/drop/drop_dataset.zip), and take "
+    "drop_dataset/drop_dataset_dev.json from it. " + _MANUAL)
 
 
 def _release_data(document) -> list:
