@@ -26,7 +26,8 @@ Public API
   Normalization (`glam_tf.evaluation.normalization`)
     NORMALIZATIONS {"sum", "token", "char", "unconditional"}; check_normalization
   Scorers (`glam_tf.evaluation.scorers`): SCORERS, one per Task.kind
-    rank, rank_grouped (MultiRC: f1a, exact_match), generate, generate_drop (DROP F1)
+    rank (ReCoRD also f1), rank_grouped (MultiRC: f1a, exact_match), generate,
+    generate_drop (DROP F1, each gold answer its spans)
   DROP metrics (`glam_tf.evaluation.drop_metrics`)
     drop_metrics(prediction, answers) -> {"exact_match", "f1"}; official_date(text)
   Paper results (`glam_tf.evaluation.paper`): load_paper_results() -> the published
