@@ -50,7 +50,8 @@ Public API
   GLaM benchmarks (`glam_tf.tasks.glam_tasks`)
     GLAM_TASKS, GLAM_TASK_NAMES, STORY_CLOZE_INSTRUCTIONS, format_* functions
   Release files TFDS changes (`glam_tf.tasks.release_files`)
-    LAMBADA_INSTRUCTIONS, QUAC_INSTRUCTIONS, COQA_INSTRUCTIONS, coqa_stories, quac_dialogues
+    LAMBADA_INSTRUCTIONS, QUAC_INSTRUCTIONS, COQA_INSTRUCTIONS, DROP_INSTRUCTIONS,
+    coqa_stories, quac_dialogues, drop_questions, drop_answer_spans
 """
 
 from glam_tf.tasks.sources import (CallableSource, JsonlSource, ManualFileSource, Source,
