@@ -148,6 +148,11 @@ def test_rank_pairs_and_correct_labels():
     (dict(prompt="", answers=("a",)), "prompt"),
     (dict(prompt="P", label=0), "label"),
     (dict(prompt="P", answers="a"), "answers"),
+    (dict(prompt="P", answers=("a, b",), answer_spans=(("a", "b"), ("c",))), "answer_spans"),
+    (dict(prompt="P", answers=("a",), answer_spans=((),)), "answer_spans"),
+    (dict(prompt="P", answers=("a",), answer_spans=(("a", 1),)), "answer_spans"),
+    (dict(prompt="P", answers=("a",), candidate_answers=("a",)), "candidate_answers"),
+    (dict(prompt="P", candidates=(" a", " b"), candidate_answers=("a",)), "candidate_answers"),
 ])
 def test_malformed_formatted_examples_name_the_field(kwargs, field):
     with pytest.raises(TaskDataError) as info:
