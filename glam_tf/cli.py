@@ -151,7 +151,7 @@ def _tokenizer_train(args) -> int:
 
 
 def _quality_train(args) -> int:
-    from glam_tf.data.quality import train_from_files
+    from glam_tf.data.quality_files import train_from_files
 
     report = train_from_files(args.positive, args.negative, args.output)
     print(report)
@@ -159,7 +159,7 @@ def _quality_train(args) -> int:
 
 
 def _quality_score(args) -> int:
-    from glam_tf.data.quality import score_files
+    from glam_tf.data.quality_files import score_files
 
     score_files(args.classifier, args.input, args.output)
     print(args.output)

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from glam_tf.data.mixture import GLAM_COMPONENTS
-from glam_tf.data.pipeline import make_dataset
-from glam_tf.data.quality import (QualityClassifier, QualityConfig, QualitySource, hash_ngrams,
-                                  pareto_keep, read_documents, score_files, train_from_files)
-from glam_tf.data.sources import (Source, TextSource, TfdsSource, embedded_documents,
-                                  parse_data_spec)
+from glam_tf.data import (GLAM_COMPONENTS, QualitySource, Source, TextSource, TfdsSource,
+                          embedded_documents, make_dataset, parse_data_spec)
+from glam_tf.data.pareto import pareto_keep
+from glam_tf.data.quality_classifier import QualityClassifier, QualityConfig, hash_ngrams
+from glam_tf.data.quality_files import read_documents, score_files, train_from_files
 from glam_tf.tokenizer import train_tokenizer
 
 CURATED = ("river history century museum treaty orchestra theorem species volcano "
@@ -236,7 +235,7 @@ def crawl(trained, tmp_path_factory):
 def test_quality_spec_keeps_curated_like_pages_far_more_than_spam_and_logs_counts(
         crawl, caplog):
     clf, web, _ = crawl
-    with caplog.at_level(logging.INFO, logger="glam_tf.data.quality"):
+    with caplog.at_level(logging.INFO, logger="glam_tf.data.quality_source"):
         source = parse_data_spec(f"quality:{clf}=files:{web}")
     kept = _all(source)
     curated = len(set(kept) & set(WEB_CURATED)) / len(WEB_CURATED)
