@@ -32,16 +32,13 @@ class FilesSource(TextSource):
     def __init__(self, pattern: str, field: str = "text"):
         self.pattern, self.field = pattern, field
         spec = f"files:{pattern}" + (f":{field}" if field != "text" else "")
-        paths = _match_files(pattern)
+        paths = match_files(pattern, spec)
         texts, replaced, damaged = [], 0, 0
         for path in paths:
-            text, count = _read_text(path)
+            documents, count = file_documents(path, field)
+            texts.extend(documents)
             replaced += count
             damaged += count > 0
-            if path.lower().endswith(".jsonl"):
-                texts.extend(_jsonl_texts(path, text, field))
-            else:
-                texts.append(text)
         if replaced:
             logger.warning("%s: replaced %d undecodable byte sequence(s) with U+FFFD in "
                            "%d of %d file(s)", spec, replaced, damaged, len(paths))
@@ -55,21 +52,34 @@ class FilesSource(TextSource):
 _FILE_TYPES = (".txt", ".jsonl")
 
 
-def _match_files(pattern: str) -> list:
+def match_files(pattern: str, what: str) -> list:
+    """The files `pattern` matches, sorted; `what` names the pattern in errors."""
     expanded = os.path.expanduser(pattern)
     if fileio.isdir(expanded):
-        raise DataError(f"files:{pattern} is a directory; give a pattern such as "
+        raise DataError(f"{what} is a directory; give a pattern such as "
                         f"{os.path.join(pattern, '*.txt')}")
     paths = sorted(p for p in fileio.glob(expanded) if fileio.isfile(p))
     if not paths:
         if glob.has_magic(expanded):
-            raise FileNotFoundError(f"files:{pattern}: the pattern matches no file")
-        raise FileNotFoundError(f"files:{pattern}: no such file")
+            raise FileNotFoundError(f"{what}: the pattern matches no file")
+        raise FileNotFoundError(f"{what}: no such file")
     for path in paths:
         if not path.lower().endswith(_FILE_TYPES):
-            raise DataError(f"{path}: unsupported file type; files: reads "
-                            f"{' and '.join(_FILE_TYPES)} files")
+            raise DataError(f"{path}: unsupported file type; only "
+                            f"{' and '.join(_FILE_TYPES)} files are read")
     return paths
+
+
+def file_documents(path: str, field: str = "text") -> tuple:
+    """(the documents of one file in order, undecodable byte sequences replaced by U+FFFD).
+
+    A `.txt` file is one document; a `.jsonl` file one per non-blank line, the
+    string in `field` of its JSON object. Empty documents are kept.
+    """
+    text, replaced = _read_text(path)
+    if path.lower().endswith(".jsonl"):
+        return _jsonl_texts(path, text, field), replaced
+    return [text], replaced
 
 
 def _read_text(path: str):

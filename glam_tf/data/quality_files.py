@@ -2,35 +2,33 @@
 
 import itertools
 import json
+import logging
 from typing import Iterator
 
 from glam_tf import fileio
+from glam_tf.data.files import file_documents, match_files
 from glam_tf.data.quality_classifier import (QualityClassifier, QualityConfig, QualityReport,
                                              saved_paths)
-from glam_tf.jsonl import read_objects
+
+logger = logging.getLogger(__name__)
 
 
 def read_documents(pattern: str) -> Iterator[tuple]:
     """Yields (path, index, text) for every document of the files matching `pattern`.
 
-    Files are read in sorted order. A `.txt` file is one document (index 0); a
-    `.jsonl` file holds one JSON object with a string "text" field per line,
-    and index counts its non-blank lines from 0. Raises ValueError naming the
-    file and line of a bad line (`glam_tf.jsonl.JsonlError` when it is not JSON).
+    Files are read as the `files:` data spec reads them (`glam_tf.data.files`):
+    sorted, UTF-8 with an optional byte-order mark, undecodable bytes as U+FFFD
+    (logged as a warning). A `.txt` file is one document (index 0); a `.jsonl`
+    file holds one JSON object with a string "text" field per line, and index
+    counts its non-blank lines from 0. A bad line is a DataError naming file and line.
     """
-    paths = sorted(fileio.glob(pattern))
-    if not paths:
-        raise FileNotFoundError(f"{pattern}: no such file, or no file matches this pattern")
-    for path in paths:
-        if not path.endswith((".txt", ".jsonl")):
-            raise ValueError(f"{path}: unsupported file type (expected .txt or .jsonl)")
-        if path.endswith(".txt"):
-            yield path, 0, fileio.read_text(path)
-            continue
-        for index, (number, record) in enumerate(read_objects(path)):  # JsonlError: bad line
-            if not isinstance(record.get("text"), str):
-                raise ValueError(f'{path}:{number}: not a JSON object with a string "text"')
-            yield path, index, record["text"]
+    for path in match_files(pattern, pattern):
+        documents, replaced = file_documents(path)
+        if replaced:
+            logger.warning("%s: replaced %d undecodable byte sequence(s) with U+FFFD",
+                           path, replaced)
+        for index, text in enumerate(documents):
+            yield path, index, text
 
 
 def train_from_files(positive_glob: str, negative_glob: str, output_dir: str,
