@@ -93,6 +93,8 @@ def parse_mix_components(body: str) -> list:
     """`SPEC=WEIGHT,SPEC=WEIGHT` -> [(spec, weight)]; see the module docstring."""
     items, pending = [], ""
     for piece in body.split(","):
+        if not (pending or piece.strip()):
+            raise DataError("an empty component: a trailing comma, or two in a row")
         pending = f"{pending},{piece}" if pending else piece
         spec, sep, weight = pending.rpartition("=")
         if sep and is_number(weight):
@@ -166,8 +168,26 @@ def parse_mix_spec(spec: str, body: str, context) -> Mixture:
         items = parse_mix_components(body)
     except DataError as error:
         raise DataError(f"data spec {spec!r}: {error}") from None
-    sources = [context.parse_component(s) for s, _ in items]
+    sources = [_parse_component(spec, component, context) for component, _ in items]
     return Mixture(sources, [w for _, w in items], names=[s for s, _ in items], spec=spec)
+
+
+def _parse_component(spec: str, component: str, context) -> Source:
+    """A component's source; a failure that a bad weight explains names that weight.
+
+    The weight follows the last `=`, so in `embedded=abc,files:x=1` the piece
+    `embedded=abc` has none and joins the next piece as one component spec;
+    when that spec fails, the error says that `abc` is not a weight.
+    """
+    try:
+        return context.parse_component(component)
+    except (DataError, FileNotFoundError) as error:
+        head, sep, tail = component.split(",", 1)[0].rpartition("=")
+        if "," not in component or not sep or is_number(tail):
+            raise
+        raise DataError(f"data spec {spec!r}: {tail.strip()!r} is not a weight (a number "
+                        f"> 0) for {head.strip()!r}; read with the text after the comma "
+                        f"as one component spec instead, it fails: {error}") from None
 
 
 def parse_glam_spec(spec: str, body: str, context) -> Mixture:

@@ -66,6 +66,10 @@ def test_mix_spec_builds_a_normalized_mixture(tmp_path):
     ("mix:embedded=nan", "must be a finite number > 0"),
     ("mix:mix:embedded=1=1", "cannot be nested"),
     ("mix:glam=1", "cannot be nested"),
+    ("mix:embedded=1,", "an empty component: a trailing comma"),
+    ("mix:embedded=1,,embedded=2", "an empty component"),
+    ("mix:embedded=abc,files:x=1", r"^data spec 'mix:embedded=abc,files:x=1': 'abc' is not a "
+                                   r"weight \(a number > 0\) for 'embedded'"),
 ])
 def test_bad_mix_specs_are_errors(spec, message):
     with pytest.raises(DataError, match=message):
