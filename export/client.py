@@ -30,6 +30,10 @@ class ServingError(RuntimeError):
     """The server answered with an error."""
 
 
+class UnreachableError(ValueError):
+    """Nothing answers at the server's address (refused, unknown host, timed out)."""
+
+
 def request_values(signature_name, inputs: dict) -> dict:
     """{input name: numpy array of the signature's dtype}, defaults filled in."""
     signature = _signature(signature_name)
@@ -150,7 +154,8 @@ class RestClient(_Client):
     """Calls a served model over REST: `RestClient("http://localhost:8501", "glam").score(...)`."""
 
     def __init__(self, base_url, model_name, timeout=300.0):
-        self.url = f"{base_url.rstrip('/')}/v1/models/{model_name}:predict"
+        self.base_url = base_url.rstrip("/")
+        self.url = f"{self.base_url}/v1/models/{model_name}:predict"
         self.timeout = timeout
 
     def predict(self, signature_name, /, **inputs) -> dict:
@@ -162,6 +167,22 @@ class RestClient(_Client):
                 return parse_rest_response(answer.read(), signature_name)
         except urllib.error.HTTPError as error:
             return parse_rest_response(error.read(), signature_name)
+        except (urllib.error.URLError, OSError) as error:
+            raise self._unreachable(error) from None
+
+    def check_reachable(self, timeout=10.0) -> None:
+        """Raises UnreachableError unless something answers HTTP at the base URL (any answer)."""
+        try:
+            urllib.request.urlopen(self.base_url, timeout=min(timeout, self.timeout)).close()
+        except urllib.error.HTTPError:
+            pass  # an HTTP error is an answer: the server is there
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise self._unreachable(error) from None
+
+    def _unreachable(self, error) -> UnreachableError:
+        reason = getattr(error, "reason", None) or error
+        return UnreachableError(f"{self.base_url}: no server answers there ({reason}); is TF "
+                                "Serving running, with its REST port (--rest_api_port)?")
 
 
 def _signature(name):

@@ -103,6 +103,13 @@ def _positive_int(flag: str, text: str) -> int:
     return value
 
 
+def _check_at_least(low: int, **flags) -> None:
+    """Each given int flag (None: left out) is >= low; a ValueError naming the first that is not."""
+    for name, value in flags.items():
+        if value is not None and value < low:
+            raise ValueError(f"--{name} {value}: must be an integer >= {low}")
+
+
 def _train(args) -> int:
     config = _config_from_args(args)
     if args.dry_run:
@@ -143,6 +150,7 @@ def _tokenizer_train(args) -> int:
     from glam_tf.data import parse_data_spec
     from glam_tf.tokenizer import train_tokenizer
 
+    _check_at_least(1, max_documents=args.max_documents)
     source = parse_data_spec(args.input)
     texts = (t.decode("utf-8") for t in itertools.islice(
         source.documents("train").as_numpy_iterator(), args.max_documents))
@@ -203,6 +211,11 @@ def _eval(args) -> int:
     from glam_tf.tasks import select
 
     shots = _parse_shots(args.shots)
+    _check_at_least(1, batch_size=args.batch_size, max_examples=args.max_examples)
+    _check_at_least(2, max_length=args.max_length)  # a prompt token and one to score
+    if args.serving_url and not args.serving_url.startswith(("http://", "https://")):
+        raise ValueError(f"--serving_url {args.serving_url}: give an http:// or https:// URL, "
+                         "e.g. http://localhost:8501")
     if args.output:
         _check_output(args.output)
     _load_user_tasks(args)

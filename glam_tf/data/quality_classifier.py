@@ -151,8 +151,12 @@ class QualityClassifier:
 
     @classmethod
     def load(cls, directory: str) -> "QualityClassifier":
-        """Reads a classifier written by `save` (a missing file raises FileNotFoundError)."""
+        """Reads a classifier written by `save`; FileNotFoundError naming a missing file."""
         config_path, weights_path = saved_paths(directory)
+        for path in (config_path, weights_path):
+            if not fileio.isfile(path):
+                raise FileNotFoundError(f"no quality classifier in {directory}: {path} does not "
+                                        "exist; `glam quality train` writes one")
         classifier = cls(QualityConfig(**json.loads(fileio.read_text(config_path))))
         with np.load(io.BytesIO(fileio.read_bytes(weights_path))) as arrays:
             classifier._weights = tf.Variable(arrays["weights"])  # [V]

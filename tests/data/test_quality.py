@@ -176,7 +176,8 @@ def test_file_errors_name_the_path_and_line(tmp_path):
     (tmp_path / "doc.csv").write_text("a,b\n")
     with pytest.raises(ValueError, match="doc.csv: unsupported file type"):
         list(read_documents(str(tmp_path / "doc.csv")))
-    with pytest.raises(FileNotFoundError, match="quality_config.json"):
+    with pytest.raises(FileNotFoundError, match="no quality classifier in .*quality_config.json "
+                                                "does not exist; `glam quality train` writes one"):
         score_files(str(tmp_path), str(tmp_path / "bad.jsonl"), str(tmp_path / "out.jsonl"))
 
 
