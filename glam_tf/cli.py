@@ -194,12 +194,13 @@ def _parse_shots(text):
 
 
 def _load_user_tasks(args):
-    from glam_tf.tasks import load_task_file, load_tasks_module, register
+    from glam_tf.tasks import load_tasks_module
+    from glam_tf.tasks.user_tasks import register_task_file
 
     for path in args.tasks_module or []:
         load_tasks_module(path)
     for path in args.task_file or []:
-        register(load_task_file(path))
+        register_task_file(path)
 
 
 def _eval(args) -> int:
