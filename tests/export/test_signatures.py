@@ -218,3 +218,33 @@ def test_inputs_fed_with_another_rank_are_rejected_naming_the_input(loaded, fed_
                               prompt_mask=np.ones([2, 1, 1], np.int32)))
     assert "temperature must be finite and >= 0" in _error(
         lambda: fed_as_served("serving_default", prompts=["a"], temperature=np.float32("inf")))
+
+
+def test_glam_eval_against_a_server_refusing_its_requests_says_why_in_one_line(
+        predictor, tmp_path, capsys):
+    import json
+
+    from loopback_serving import rest_server
+
+    from glam_tf.cli import main
+    from glam_tf.tasks import REGISTRY
+
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(
+        {"split": "validation", "question": q, "answer": "4"}) + "\n" for q in ("2+2", "1+3")))
+    (tmp_path / "qa.json").write_text(json.dumps({
+        "name": "probe_served_qa", "data": "qa.jsonl", "kind": "generate", "few_shot_split": None,
+        "fields": {"prompt": "Q: {question}\nA:", "answer": "answer"}}))
+    with rest_server(predictor, "glam") as url:
+        for args, message in [(("other",), "Servable not found for request"),
+                              # The task decodes up to 32 tokens; the export allows 8.
+                              (("glam",), "max_new_tokens must be <= 8 (set by glam export")]:
+            capsys.readouterr()
+            try:
+                code = main(["eval", "--serving_url", url, "--model_name", *args, "--tasks",
+                             "probe_served_qa", "--task_file", str(tmp_path / "qa.json")])
+            finally:
+                REGISTRY.remove("probe_served_qa")  # main registered it in this process
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert code == 2
+            assert lines[-1].startswith("glam eval: error: ") and message in lines[-1]
+            assert not any("Traceback" in line or "[[{{" in line for line in lines)
