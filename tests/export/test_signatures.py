@@ -221,7 +221,7 @@ def test_inputs_fed_with_another_rank_are_rejected_naming_the_input(loaded, fed_
 
 
 def test_glam_eval_against_a_server_refusing_its_requests_says_why_in_one_line(
-        predictor, tmp_path, capsys):
+        predictor, model_dir, tmp_path, capsys):
     import json
 
     from loopback_serving import rest_server
@@ -241,7 +241,9 @@ def test_glam_eval_against_a_server_refusing_its_requests_says_why_in_one_line(
             capsys.readouterr()
             try:
                 code = main(["eval", "--serving_url", url, "--model_name", *args, "--tasks",
-                             "probe_served_qa", "--task_file", str(tmp_path / "qa.json")])
+                             "probe_served_qa", "--task_file", str(tmp_path / "qa.json"),
+                             "--max_length", str(MAX_SEQ_LEN),
+                             "--tokenizer", str(model_dir / "tokenizer.model")])
             finally:
                 REGISTRY.remove("probe_served_qa")  # main registered it in this process
             lines = capsys.readouterr().err.strip().splitlines()

@@ -73,7 +73,9 @@ PROBES = [
     ("eval-output-dir-missing", ["eval", "--model_dir", "{model}", "--tasks", "boolq",
                                  "--output", "{tmp}/no/such/dir/out.json"], "cannot write into"),
     ("eval-serving-url-nothing-listening", ["eval", "--serving_url", "http://127.0.0.1:{port}",
-                                            "--model_name", "glam", "--tasks", "boolq"],
+                                            "--model_name", "glam", "--tasks", "boolq",
+                                            "--max_length", "128", "--tokenizer",
+                                            "{model}/tokenizer.model"],
      "http://127.0.0.1:{port}: no server answers there"),
     ("eval-serving-url-no-scheme", ["eval", "--serving_url", "localhost:8501", "--model_name",
                                     "glam", "--tasks", "boolq"],
@@ -201,16 +203,18 @@ def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["eval", "--serving_url", "http://127.0.0.1:{port}", "--model_name", "glam",
-      "--tasks", "boolq"], "glam eval: error: http://127.0.0.1:{port}: no server answers there"),
+    (["eval", "--serving_url", "http://127.0.0.1:{port}", "--model_name", "glam", "--tasks",
+      "boolq", "--max_length", "128", "--tokenizer", "{model}/tokenizer.model"],
+     "glam eval: error: http://127.0.0.1:{port}: no server answers there"),
     (["tokenizer", "train", "--vocab_size", "300", "--output", "{tmp}/new",
       "--max_documents", "0"], "glam tokenizer: error: --max_documents 0: must be an integer >= 1"),
 ], ids=["eval-nothing-listening", "tokenizer-max-documents-0"])
-def test_as_a_process_bad_input_exits_2_with_one_line_and_no_traceback(argv, expected, scratch):
+def test_as_a_process_bad_input_exits_2_with_one_line_and_no_traceback(
+        argv, expected, scratch, trained_model_dir):
     port = _closed_port()
     env = {k: v for k, v in os.environ.items() if k != "GLAM_VERBOSE"}
     result = subprocess.run([sys.executable, "-m", "glam_tf.cli",
-                             *_fill(argv, scratch, None, port)],
+                             *_fill(argv, scratch, trained_model_dir, port)],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
