@@ -26,8 +26,28 @@ from tensorflow_serving.apis import predict_pb2
 from glam_tf.export import spec
 
 
-class ServingError(RuntimeError):
-    """The server answered with an error."""
+class ServingError(ValueError):
+    """The server answered with an error: `str()` is its one line that says what, `details` all.
+
+    TensorFlow's messages around that line name the graph node that failed
+    (`[[{{node ...}}]]`) and, from a Python server, where it was defined. A
+    ValueError, as the request is what was wrong: `glam eval` prints one line.
+    """
+
+    def __init__(self, message, code=None):
+        self.details = str(message)
+        lines = [line.strip() for line in self.details.splitlines() if line.strip()]
+        said = [line for line in lines if not line.startswith(_TF_CONTEXT)]
+        line = (said or lines or [self.details])[0]
+        super().__init__(f"{code}: {line}" if code else line)
+
+
+# Lines of a TensorFlow error that say where, not what.
+_TF_CONTEXT = ("Graph execution error", "Detected at node", "File ", "[[", "[Op:")
+
+
+class UnreachableError(ValueError):
+    """Nothing answers at the server's address (refused, unknown host, timed out)."""
 
 
 def request_values(signature_name, inputs: dict) -> dict:
@@ -139,7 +159,7 @@ class GrpcClient(_Client):
         try:
             response = self._stub.Predict(request, timeout=self.timeout)
         except grpc.RpcError as error:
-            raise ServingError(f"{error.code().name}: {error.details()}") from error
+            raise ServingError(error.details(), code=error.code().name) from error
         return parse_predict_response(response)
 
     def close(self):
@@ -150,7 +170,8 @@ class RestClient(_Client):
     """Calls a served model over REST: `RestClient("http://localhost:8501", "glam").score(...)`."""
 
     def __init__(self, base_url, model_name, timeout=300.0):
-        self.url = f"{base_url.rstrip('/')}/v1/models/{model_name}:predict"
+        self.base_url = base_url.rstrip("/")
+        self.url = f"{self.base_url}/v1/models/{model_name}:predict"
         self.timeout = timeout
 
     def predict(self, signature_name, /, **inputs) -> dict:
@@ -162,6 +183,26 @@ class RestClient(_Client):
                 return parse_rest_response(answer.read(), signature_name)
         except urllib.error.HTTPError as error:
             return parse_rest_response(error.read(), signature_name)
+        except (urllib.error.URLError, OSError) as error:
+            raise self._unreachable(error) from None
+
+    def check_reachable(self, timeout=10.0) -> None:
+        """Raises UnreachableError unless something answers HTTP at the base URL (any answer).
+
+        A wrong model name shows at the first request, as the server's "Servable
+        not found" (a ServingError).
+        """
+        try:
+            urllib.request.urlopen(self.base_url, timeout=min(timeout, self.timeout)).close()
+        except urllib.error.HTTPError:
+            pass  # an HTTP error is an answer: the server is there
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise self._unreachable(error) from None
+
+    def _unreachable(self, error) -> UnreachableError:
+        reason = getattr(error, "reason", None) or error
+        return UnreachableError(f"{self.base_url}: no server answers there ({reason}); is TF "
+                                "Serving running, with its REST port (--rest_api_port)?")
 
 
 def _signature(name):

@@ -70,6 +70,19 @@ def _input_signature(name):
     return [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in spec.SIGNATURES[name].inputs]
 
 
+def checked_inputs(name, **inputs):
+    """The inputs of signature `name`, in its order, each checked to have its declared shape.
+
+    TF Serving feeds a request's tensors without checking them against the
+    signature (2-D `prompts` would be read as 1-D), and TensorFlow answers
+    `tf.rank`, `assert_rank` and even the Rank op from the declared shapes.
+    EnsureShape checks the tensor as fed: "Shape of tensor <input> [1,3] is not
+    compatible with expected shape [?]", an INVALID_ARGUMENT naming the input.
+    """
+    return [tf.ensure_shape(inputs[t.name], t.shape, name=t.name)
+            for t in spec.SIGNATURES[name].inputs]
+
+
 class ServingModule(tf.Module):
     """The exported object: one tf.function per signature and what they read.
 
@@ -128,6 +141,9 @@ class _SignatureFunctions:
 
         def generate(prompts, max_new_tokens=d["max_new_tokens"], temperature=d["temperature"],
                      top_k=d["top_k"], top_p=d["top_p"], seed=d["seed"]):
+            prompts, max_new_tokens, temperature, top_k, top_p, seed = checked_inputs(
+                "serving_default", prompts=prompts, max_new_tokens=max_new_tokens,
+                temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
             checks = self._batch_checks(tf.shape(prompts)[0])
             checks += self._sampling_checks(max_new_tokens, temperature, top_k, top_p)
             with tf.control_dependencies(checks):
@@ -149,6 +165,8 @@ class _SignatureFunctions:
 
     def score(self):
         def score(prompts, continuations):
+            prompts, continuations = checked_inputs("score", prompts=prompts,
+                                                    continuations=continuations)
             checks = self._batch_checks(tf.shape(prompts)[0])
             checks.append(tf.debugging.assert_equal(
                 tf.shape(continuations)[0], tf.shape(prompts)[0],
@@ -162,6 +180,8 @@ class _SignatureFunctions:
 
     def score_candidates(self):
         def score_candidates(prompts, candidates):
+            prompts, candidates = checked_inputs("score_candidates", prompts=prompts,
+                                                 candidates=candidates)
             batch, n = tf.shape(prompts)[0], tf.shape(candidates)[1]
             checks = self._batch_checks(batch)
             checks += [
@@ -188,8 +208,12 @@ class _SignatureFunctions:
         def generate_ids(prompt_ids, prompt_mask, max_new_tokens=d["max_new_tokens"],
                          temperature=d["temperature"], top_k=d["top_k"], top_p=d["top_p"],
                          seed=d["seed"]):
+            prompt_ids, prompt_mask, max_new_tokens, temperature, top_k, top_p, seed = (
+                checked_inputs("generate_ids", prompt_ids=prompt_ids, prompt_mask=prompt_mask,
+                               max_new_tokens=max_new_tokens, temperature=temperature,
+                               top_k=top_k, top_p=top_p, seed=seed))
             checks = self._batch_checks(tf.shape(prompt_ids)[0])
-            checks += self._ids_checks("prompt", prompt_ids, prompt_mask, each_row=True)
+            checks += self._ids_checks("prompt", prompt_ids, prompt_mask, padded="left")
             checks += self._sampling_checks(max_new_tokens, temperature, top_k, top_p)
             with tf.control_dependencies(checks):
                 ids, mask, dropped = cut_left(prompt_ids, prompt_mask,
@@ -200,9 +224,13 @@ class _SignatureFunctions:
 
     def score_ids(self):
         def score_ids(prompt_ids, prompt_mask, continuation_ids, continuation_mask):
+            prompt_ids, prompt_mask, continuation_ids, continuation_mask = checked_inputs(
+                "score_ids", prompt_ids=prompt_ids, prompt_mask=prompt_mask,
+                continuation_ids=continuation_ids, continuation_mask=continuation_mask)
             checks = self._batch_checks(tf.shape(prompt_ids)[0])
-            checks += self._ids_checks("prompt", prompt_ids, prompt_mask, each_row=True)
-            checks += self._ids_checks("continuation", continuation_ids, continuation_mask)
+            checks += self._ids_checks("prompt", prompt_ids, prompt_mask, padded="left")
+            checks += self._ids_checks("continuation", continuation_ids, continuation_mask,
+                                       padded="right")
             checks.append(tf.debugging.assert_equal(
                 tf.shape(continuation_ids)[0], tf.shape(prompt_ids)[0],
                 message="prompt_ids and continuation_ids must have the same number of rows"))
@@ -271,8 +299,9 @@ class _SignatureFunctions:
                 max_new_tokens, limit,
                 message=f"max_new_tokens must be <= {limit} (set by glam export "
                         "--max_new_tokens)"),
-            tf.debugging.assert_greater_equal(temperature, 0.0,
-                                              message="temperature must be >= 0 (0 = greedy)"),
+            tf.debugging.assert_equal(
+                tf.math.is_finite(temperature) & (temperature >= 0.0), True,
+                message="temperature must be finite and >= 0 (0 = greedy)"),
             tf.debugging.assert_greater_equal(top_k, 0, message="top_k must be >= 0 (0 = off)"),
             tf.debugging.assert_positive(top_p, message="top_p must be in (0, 1] (1 = off)"),
             tf.debugging.assert_less_equal(top_p, 1.0,
@@ -285,7 +314,8 @@ class _SignatureFunctions:
             message=f"a continuation is longer than max_seq_len - 1 = {self.max_seq_len - 1} "
                     "tokens")
 
-    def _ids_checks(self, what, ids, mask, each_row=False):
+    def _ids_checks(self, what, ids, mask, padded):
+        """Checks of ids and a 0/1 mask padded on the `padded` side ("left": 0s then 1s)."""
         checks = [
             tf.debugging.assert_equal(tf.shape(ids), tf.shape(mask),
                                       message=f"{what}_ids and {what}_mask differ in shape"),
@@ -296,7 +326,15 @@ class _SignatureFunctions:
             tf.debugging.assert_equal(mask * (1 - mask), tf.zeros_like(mask),
                                       message=f"{what}_mask must hold only 0 and 1"),
         ]
-        if each_row:
+        # Left padding: no row's mask ever falls from 1 to 0; right padding: never rises.
+        later, earlier = (mask[:, 1:], mask[:, :-1]) if padded == "left" else (
+            mask[:, :-1], mask[:, 1:])
+        order = "0s (padding) then 1s (tokens)" if padded == "left" else (
+            "1s (tokens) then 0s (padding)")
+        checks.append(tf.debugging.assert_equal(
+            tf.reduce_all(later >= earlier), True,
+            message=f"{what}_mask must be {padded}-padded: in each row, {order}"))
+        if padded == "left":
             checks.append(tf.debugging.assert_positive(
                 tf.reduce_sum(mask, axis=1),
                 message=f"every row of {what}_mask needs at least one token (start prompts "

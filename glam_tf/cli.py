@@ -103,6 +103,13 @@ def _positive_int(flag: str, text: str) -> int:
     return value
 
 
+def _check_at_least(low: int, **flags) -> None:
+    """Each given int flag (None: left out) is >= low; a ValueError naming the first that is not."""
+    for name, value in flags.items():
+        if value is not None and value < low:
+            raise ValueError(f"--{name} {value}: must be an integer >= {low}")
+
+
 def _train(args) -> int:
     config = _config_from_args(args)
     if args.dry_run:
@@ -143,6 +150,7 @@ def _tokenizer_train(args) -> int:
     from glam_tf.data import parse_data_spec
     from glam_tf.tokenizer import train_tokenizer
 
+    _check_at_least(1, max_documents=args.max_documents)
     source = parse_data_spec(args.input)
     texts = (t.decode("utf-8") for t in itertools.islice(
         source.documents("train").as_numpy_iterator(), args.max_documents))
@@ -151,7 +159,7 @@ def _tokenizer_train(args) -> int:
 
 
 def _quality_train(args) -> int:
-    from glam_tf.data.quality import train_from_files
+    from glam_tf.data.quality_files import train_from_files
 
     report = train_from_files(args.positive, args.negative, args.output)
     print(report)
@@ -159,7 +167,7 @@ def _quality_train(args) -> int:
 
 
 def _quality_score(args) -> int:
-    from glam_tf.data.quality import score_files
+    from glam_tf.data.quality_files import score_files
 
     score_files(args.classifier, args.input, args.output)
     print(args.output)
@@ -186,12 +194,13 @@ def _parse_shots(text):
 
 
 def _load_user_tasks(args):
-    from glam_tf.tasks import load_task_file, load_tasks_module, register
+    from glam_tf.tasks import load_tasks_module
+    from glam_tf.tasks.user_tasks import register_task_file
 
     for path in args.tasks_module or []:
         load_tasks_module(path)
     for path in args.task_file or []:
-        register(load_task_file(path))
+        register_task_file(path)
 
 
 def _eval(args) -> int:
@@ -203,6 +212,11 @@ def _eval(args) -> int:
     from glam_tf.tasks import select
 
     shots = _parse_shots(args.shots)
+    _check_at_least(1, batch_size=args.batch_size, max_examples=args.max_examples)
+    _check_at_least(2, max_length=args.max_length)  # a prompt token and one to score
+    if args.serving_url and not args.serving_url.startswith(("http://", "https://")):
+        raise ValueError(f"--serving_url {args.serving_url}: give an http:// or https:// URL, "
+                         "e.g. http://localhost:8501")
     if args.output:
         _check_output(args.output)
     _load_user_tasks(args)

@@ -174,7 +174,8 @@ def score_candidates(model, prompt_ids, prompt_mask, candidate_ids, candidate_ma
     mask = tf.reshape(tf.cast(candidate_mask, tf.int32), [batch * n, length])
     logits, _ = model.extend(ids, cache, segment_ids=mask)          # [B*N, C, V]
     # Token c is predicted by the logits before it: the prompt's last for c = 0.
-    logits = tf.concat([tf.expand_dims(repeat(last_logits), 1), logits[:, :-1]], axis=1)
+    # ([:, :length] keeps C = 0, all candidates empty, at no columns.)
+    logits = tf.concat([tf.expand_dims(repeat(last_logits), 1), logits], axis=1)[:, :length]
     log_probs = tf.nn.log_softmax(logits)
     chosen = tf.gather(log_probs, ids, batch_dims=2)
     weight = tf.cast(mask, tf.float32)

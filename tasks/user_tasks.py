@@ -31,7 +31,10 @@ with a mapping, each split has its own file.
 Loading checks every example of the eval and few-shot splits, so that a bad
 JSONL line (file:line), an example missing a field a template or the
 answer/label names (file:line and field), an empty split, an unknown key in
-the task file (file:line and key) or a malformed template fails at once.
+the task file (file:line and key), a key given twice (file:line and key), an
+example whose split is none of train, validation, test and the task's own
+(file:line: a misspelt split would drop it) or a malformed template fails at
+once. `register_task_file` refuses a name already registered, naming the file.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ import sys
 from typing import Optional, Union
 
 from glam_tf import fileio
+from glam_tf.jsonl import JsonlError, read_objects
 from glam_tf.tasks.registry import REGISTRY, register
 from glam_tf.tasks.sources import JsonlSource, TaskDataError
 from glam_tf.tasks.task import (CUSTOM, GENERATE, RANK, Formatted, Task,
@@ -57,6 +61,8 @@ TASK_FILE_KEYS = ("name", "data", "kind", "fields", "eval_split", "few_shot_spli
                   "max_decode_tokens", "no_answer", "target_prefix", "shot_separator",
                   "description", "split_field")
 REQUIRED_KEYS = ("name", "data", "kind", "fields")
+# Split names an example may carry in a one-file task besides the task's own two.
+KNOWN_SPLITS = ("train", "validation", "test")
 FIELD_KEYS = ("prompt", "candidates", "label", "answer")
 # Kinds a task file can describe; the others (scorers.SCORERS) are registered
 # from Python (--tasks_module): rank_grouped needs a group_by function.
@@ -216,6 +222,8 @@ def load_task_file(path: str, *, validate: bool = True) -> Task:
         fail(key, f"{e.value!r}: {e.rule}")
     if validate:
         splits = dict.fromkeys(s for s in (task.eval_split, task.few_shot_split) if s)
+        if isinstance(source.path, str):
+            _check_split_names(source, tuple(dict.fromkeys(KNOWN_SPLITS + tuple(splits))), path)
         try:
             for split in splits:
                 for _ in task.formatted(split):
@@ -227,20 +235,70 @@ def load_task_file(path: str, *, validate: bool = True) -> Task:
 
 
 def _parse(text: str, path: str, is_yaml: bool):
+    """The task file's value; a key given twice in one mapping is an error naming it."""
     if is_yaml:
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            return yaml.load(text, Loader=_unique_keys_yaml_loader(path))
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else path
             raise TaskDataError(f"not valid YAML ({getattr(e, 'problem', e)})",
                                 location=where) from None
+
+    def unique(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                matches = list(re.finditer(rf"\"{re.escape(key)}\"\s*:", text))
+                line = (f":{text.count(chr(10), 0, matches[1].start()) + 1}"
+                        if len(matches) > 1 else "")
+                raise TaskDataError("is given twice; a task file names each key once",
+                                    location=f"{path}{line}", field=key)
+            seen[key] = value
+        return seen
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique)
     except json.JSONDecodeError as e:
         raise TaskDataError(f"not valid JSON ({e.msg})", location=f"{path}:{e.lineno}") from None
+
+
+def _unique_keys_yaml_loader(path: str):
+    """yaml.SafeLoader refusing a key given twice in one mapping (PyYAML keeps the last)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise TaskDataError("is given twice; a task file names each key once",
+                                        location=f"{path}:{key_node.start_mark.line + 1}",
+                                        field=key)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
+
+
+def _check_split_names(source: JsonlSource, known: tuple, task_file: str) -> None:
+    """Every example of a one-file source names a known split (a typo would drop it)."""
+    import difflib
+
+    try:
+        for number, example in read_objects(source.path):
+            split = example.get(source.split_field)
+            if split is not None and split not in known:
+                close = difflib.get_close_matches(str(split), known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise TaskDataError(f"split {split!r} is none of {', '.join(known)}{hint} "
+                                    f"(task file {task_file})",
+                                    location=f"{source.path}:{number}", field=source.split_field)
+    except (JsonlError, OSError):
+        return  # reading the examples below reports it, naming file and line
 
 
 def _key_line(text: str, key: str, is_yaml: bool) -> Optional[int]:
@@ -303,6 +361,19 @@ def _source(data, base_dir: str, split_field, fail) -> JsonlSource:
 
 # -- task modules -----------------------------------------------------------
 
+def register_task_file(path: str) -> Task:
+    """Loads a JSON/YAML task file and registers its task; a taken name names the file."""
+    task = load_task_file(path)
+    if task.name in REGISTRY:
+        line = _key_line(fileio.read_text(os.fspath(path)), "name",
+                         os.fspath(path).endswith((".yaml", ".yml")))
+        raise TaskDataError(f"{task.name!r} is already a registered task (built in, or from "
+                            "an earlier task file or module); choose another name",
+                            location=os.fspath(path) + (f":{line}" if line else ""),
+                            field="name")
+    return register(task)
+
+
 def load_tasks_module(path: str) -> tuple[str, ...]:
     """Imports a user Python file (which calls `register`); returns the names it added."""
     if fileio.is_remote(path):  # Python imports only local files
@@ -319,6 +390,9 @@ def load_tasks_module(path: str) -> tuple[str, ...]:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except TaskError as e:  # e.g. a name that is taken: say which module registered it
+        del sys.modules[name]
+        raise TaskDataError(str(e), location=path) from None
     except BaseException:
         del sys.modules[name]
         raise
@@ -329,4 +403,4 @@ def load_tasks(path: str) -> tuple[str, ...]:
     """Registers the tasks of a `.py` module or a `.json`/`.yaml` task file; returns their names."""
     if os.fspath(path).endswith(".py"):
         return load_tasks_module(path)
-    return (register(load_task_file(path)).name,)
+    return (register_task_file(path).name,)

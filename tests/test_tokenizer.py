@@ -4,7 +4,7 @@ import pathlib
 import pytest
 import tensorflow as tf
 
-from glam_tf.data.sources import embedded_documents
+from glam_tf.data import embedded_documents
 from glam_tf.tokenizer import (EOS_ID, MODEL_FILENAME, PAD_ID, detokenize_continuation,
                                load_tokenizer, train_tokenizer)
 

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 from typing import Mapping, Optional, Sequence
 
 import tensorflow as tf
 
-from glam_tf.data.sources import DataError, Source, parse_data_spec
+from glam_tf.data.sources import DataError, Source, is_number
 
 _CHOICES_PER_DRAW = 1024  # categorical samples drawn per stateless RNG call
 
@@ -94,22 +93,16 @@ def parse_mix_components(body: str) -> list:
     """`SPEC=WEIGHT,SPEC=WEIGHT` -> [(spec, weight)]; see the module docstring."""
     items, pending = [], ""
     for piece in body.split(","):
+        if not (pending or piece.strip()):
+            raise DataError("an empty component: a trailing comma, or two in a row")
         pending = f"{pending},{piece}" if pending else piece
         spec, sep, weight = pending.rpartition("=")
-        if sep and _is_number(weight):
+        if sep and is_number(weight):
             items.append((spec.strip(), float(weight)))
             pending = ""
     if pending.strip():
         raise DataError(f"mixture component {pending!r} has no =WEIGHT")
     return items
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return bool(text.strip())
 
 
 # -- GLaM's mixture ---------------------------------------------------------
@@ -143,17 +136,16 @@ GLAM_COMPONENTS = (
 )
 
 
-def glam_mixture(specs: Optional[Mapping[str, str]] = None, *,
-                 env: Optional[Mapping[str, str]] = None,
-                 data_dir: Optional[str] = None) -> Mixture:
-    """GLaM's six-component mixture; `specs` (component name -> spec) wins over `env`."""
-    env = os.environ if env is None else env
-    specs = dict(specs or {})
+def glam_mixture(specs: Mapping[str, str], context) -> Mixture:
+    """GLaM's six-component mixture; `specs` (component name -> spec) wins over `context.env`.
+
+    `context` (`glam_tf.data.specs.SpecContext`) parses each component's spec.
+    """
     names = [c.name for c in GLAM_COMPONENTS]
     unknown = sorted(set(specs) - set(names))
     if unknown:
         raise DataError(f"glam has no component {unknown[0]!r}; components: {', '.join(names)}")
-    chosen = {c.name: specs.get(c.name) or env.get(c.env_var) for c in GLAM_COMPONENTS}
+    chosen = {c.name: specs.get(c.name) or context.env.get(c.env_var) for c in GLAM_COMPONENTS}
     if not all(chosen.values()):
         lines = [f"  {c.name:<14} weight {c.weight:.2f}  {c.description}; "
                  f"{'given: ' + chosen[c.name] if chosen[c.name] else 'MISSING'}; "
@@ -162,25 +154,45 @@ def glam_mixture(specs: Optional[Mapping[str, str]] = None, *,
         missing = ", ".join(name for name, spec in chosen.items() if not spec)
         raise DataError(f"glam: no source for {missing}. Each component needs a data spec:\n"
                         + "\n".join(lines))
-    sources = [_component_source(chosen[c.name], data_dir, env) for c in GLAM_COMPONENTS]
+    sources = [context.parse_component(chosen[c.name])
+               for c in GLAM_COMPONENTS]
     spec = "glam:" + ",".join(f"{c.name}={chosen[c.name]}" for c in GLAM_COMPONENTS)
     return Mixture(sources, [c.weight for c in GLAM_COMPONENTS], names=names, spec=spec)
 
 
-def parse_mixture_spec(spec: str, *, data_dir: Optional[str] = None,
-                       env: Optional[Mapping[str, str]] = None) -> Mixture:
-    """Builds a `mix:...` or `glam[:...]` spec (called by `parse_data_spec`)."""
-    kind, _, body = spec.strip().partition(":")
-    if kind == "glam":
-        return glam_mixture(_parse_glam_overrides(spec, body), env=env, data_dir=data_dir)
-    if kind != "mix" or not body.strip():
+def parse_mix_spec(spec: str, body: str, context) -> Mixture:
+    """`mix:SPEC=WEIGHT,...` (module docstring); `context` parses the components."""
+    if not body.strip():
         raise DataError(f"data spec {spec!r}: expected mix:SPEC=WEIGHT,SPEC=WEIGHT,...")
     try:
         items = parse_mix_components(body)
     except DataError as error:
         raise DataError(f"data spec {spec!r}: {error}") from None
-    sources = [_component_source(s, data_dir, env) for s, _ in items]
+    sources = [_parse_component(spec, component, context) for component, _ in items]
     return Mixture(sources, [w for _, w in items], names=[s for s, _ in items], spec=spec)
+
+
+def _parse_component(spec: str, component: str, context) -> Source:
+    """A component's source; a failure that a bad weight explains names that weight.
+
+    The weight follows the last `=`, so in `embedded=abc,files:x=1` the piece
+    `embedded=abc` has none and joins the next piece as one component spec;
+    when that spec fails, the error says that `abc` is not a weight.
+    """
+    try:
+        return context.parse_component(component)
+    except (DataError, FileNotFoundError) as error:
+        head, sep, tail = component.split(",", 1)[0].rpartition("=")
+        if "," not in component or not sep or is_number(tail):
+            raise
+        raise DataError(f"data spec {spec!r}: {tail.strip()!r} is not a weight (a number "
+                        f"> 0) for {head.strip()!r}; read with the text after the comma "
+                        f"as one component spec instead, it fails: {error}") from None
+
+
+def parse_glam_spec(spec: str, body: str, context) -> Mixture:
+    """`glam[:COMPONENT=SPEC,...]` (module docstring)."""
+    return glam_mixture(_parse_glam_overrides(spec, body), context)
 
 
 def _parse_glam_overrides(spec: str, body: str) -> dict:
@@ -199,9 +211,3 @@ def _parse_glam_overrides(spec: str, body: str) -> dict:
             raise DataError(f"data spec {spec!r}: component {name!r} is given twice")
         overrides[name] = value.strip()
     return overrides
-
-
-def _component_source(spec: str, data_dir, env) -> Source:
-    if spec.split(":", 1)[0].strip() in ("mix", "glam"):
-        raise DataError(f"mixture component {spec!r}: mixtures cannot be nested")
-    return parse_data_spec(spec, data_dir=data_dir, env=env)

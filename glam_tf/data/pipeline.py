@@ -8,7 +8,8 @@ from typing import Optional, Union
 import tensorflow as tf
 
 from glam_tf.data.packing import pack_token_stream
-from glam_tf.data.sources import Source, parse_data_spec
+from glam_tf.data.sources import Source
+from glam_tf.data.specs import parse_data_spec
 from glam_tf.tokenizer import EOS_ID, load_tokenizer
 
 
@@ -33,7 +34,7 @@ def make_dataset(source_or_spec: Union[Source, str], tokenizer, batch_size: int,
                  shard: tuple = (0, 1)) -> tf.data.Dataset:
     """Batches of packed rows for training (repeat=True) or one pass for evaluation.
 
-    source_or_spec: a Source, or a `--data` spec (see glam_tf.data.sources).
+    source_or_spec: a Source, or a `--data` spec (see glam_tf.data.specs).
     tokenizer: a tensorflow_text.SentencepieceTokenizer, or the path of
       `tokenizer.model` (or of its directory).
     seed: fixes the document order (and a mixture's draws).

@@ -241,6 +241,7 @@ class RestBackend(Backend):
         from glam_tf.export.client import RestClient
 
         self.client = RestClient(url, model_name, timeout=timeout)
+        self.client.check_reachable()  # a wrong URL fails here, before anything is evaluated
         self.beam = beam
         self.shares_prompts = shares_prompts
         self.batch_size = int(batch_size)

@@ -158,16 +158,18 @@ class MoeFeedForward(keras.layers.Layer):
 def _to_groups(tokens, real, group_size):
     """[N, M] tokens -> [G, S, M] groups, the last padded with non-real tokens.
 
-    S = min(group_size, N). Returns groups, padding mask [G, S], G and S (Python
-    ints when N is static, else int32 scalars).
+    S = min(group_size, N), at least 1: no tokens (N = 0, as when a request
+    scores only empty continuations) are G = 0 groups, not a division by zero.
+    Returns groups, padding mask [G, S], G and S (Python ints when N is static,
+    else int32 scalars).
     """
     n = tokens.shape[0]
     if n is None:
         n = tf.shape(tokens)[0]
-        size = tf.minimum(group_size, n)
+        size = tf.maximum(tf.minimum(group_size, n), 1)
         count = (n + size - 1) // size
     else:
-        size = min(group_size, n)
+        size = max(min(group_size, n), 1)
         count = -(-n // size)
     pad = count * size - n
     if not isinstance(pad, int) or pad:

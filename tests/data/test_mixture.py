@@ -3,8 +3,9 @@ import math
 
 import pytest
 
-from glam_tf.data.mixture import (GLAM_COMPONENTS, Mixture, glam_mixture, parse_mix_components)
-from glam_tf.data.sources import DataError, FilesSource, TextSource, parse_data_spec
+from glam_tf.data import (GLAM_COMPONENTS, DataError, FilesSource, Mixture, TextSource,
+                          parse_data_spec)
+from glam_tf.data.mixture import parse_mix_components
 
 WEIGHTS = {"a": 0.55, "b": 0.3, "c": 0.15}
 
@@ -65,6 +66,10 @@ def test_mix_spec_builds_a_normalized_mixture(tmp_path):
     ("mix:embedded=nan", "must be a finite number > 0"),
     ("mix:mix:embedded=1=1", "cannot be nested"),
     ("mix:glam=1", "cannot be nested"),
+    ("mix:embedded=1,", "an empty component: a trailing comma"),
+    ("mix:embedded=1,,embedded=2", "an empty component"),
+    ("mix:embedded=abc,files:x=1", r"^data spec 'mix:embedded=abc,files:x=1': 'abc' is not a "
+                                   r"weight \(a number > 0\) for 'embedded'"),
 ])
 def test_bad_mix_specs_are_errors(spec, message):
     with pytest.raises(DataError, match=message):
@@ -102,6 +107,6 @@ def test_glam_takes_specs_from_the_spec_and_the_environment(tmp_path):
 
 def test_glam_unknown_or_repeated_component_is_an_error():
     with pytest.raises(DataError, match="no component 'blogs'"):
-        glam_mixture({"blogs": "embedded"}, env={})
+        parse_data_spec("glam:blogs=embedded", env={})
     with pytest.raises(DataError, match="given twice"):
         parse_data_spec("glam:news=embedded,news=embedded", env={})

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from glam_tf.data.packing import pack_token_stream
 from glam_tf.data.pipeline import make_dataset
-from glam_tf.data.sources import TextSource, embedded_documents
+from glam_tf.data import TextSource, embedded_documents
 from glam_tf.tokenizer import EOS_ID, PAD_ID, load_tokenizer, train_tokenizer
 
 DOCS = [[11, 12, 13], [21, 22, 23, 24, 25, 26, 27], [31], [], [41, 42]]

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from glam_tf.data.mixture import GLAM_COMPONENTS
-from glam_tf.data.pipeline import make_dataset
-from glam_tf.data.quality import (QualityClassifier, QualityConfig, QualitySource, hash_ngrams,
-                                  pareto_keep, read_documents, score_files, train_from_files)
-from glam_tf.data.sources import (Source, TextSource, TfdsSource, embedded_documents,
-                                  parse_data_spec)
+from glam_tf.data import (GLAM_COMPONENTS, QualitySource, Source, TextSource, TfdsSource,
+                          embedded_documents, make_dataset, parse_data_spec)
+from glam_tf.data.pareto import pareto_keep
+from glam_tf.data.quality_classifier import QualityClassifier, QualityConfig, hash_ngrams
+from glam_tf.data.quality_files import read_documents, score_files, train_from_files
 from glam_tf.tokenizer import train_tokenizer
 
 CURATED = ("river history century museum treaty orchestra theorem species volcano "
@@ -159,7 +158,7 @@ def test_train_from_files_and_score_files_round_trip(tmp_path):
 
 
 def test_file_errors_name_the_path_and_line(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"\*\.jsonl: no such file, or no file matches"):
+    with pytest.raises(FileNotFoundError, match=r"\*\.jsonl: the pattern matches no file"):
         list(read_documents(str(tmp_path / "*.jsonl")))
     with pytest.raises(FileNotFoundError, match="missing.txt: no such file"):
         list(read_documents(str(tmp_path / "missing.txt")))
@@ -169,15 +168,31 @@ def test_file_errors_name_the_path_and_line(tmp_path):
     (tmp_path / "list.jsonl").write_text("[1]\n")
     with pytest.raises(ValueError, match="list.jsonl:1: expected a JSON object, got list"):
         list(read_documents(str(tmp_path / "list.jsonl")))
-    for name, line in [("nofield", '{"body": "ok"}'), ("number", '{"text": 3}')]:
+    for name, line, problem in [("nofield", '{"body": "ok"}', "no field 'text'"),
+                                ("number", '{"text": 3}', "field 'text' holds int")]:
         (tmp_path / f"{name}.jsonl").write_text(line + "\n")
-        with pytest.raises(ValueError, match=f"{name}.jsonl:1: not a JSON object with a string"):
+        with pytest.raises(ValueError, match=f"{name}.jsonl:1: {problem}"):
             list(read_documents(str(tmp_path / f"{name}.jsonl")))
     (tmp_path / "doc.csv").write_text("a,b\n")
     with pytest.raises(ValueError, match="doc.csv: unsupported file type"):
         list(read_documents(str(tmp_path / "doc.csv")))
-    with pytest.raises(FileNotFoundError, match="quality_config.json"):
+    with pytest.raises(FileNotFoundError, match="no quality classifier in .*quality_config.json "
+                                                "does not exist; `glam quality train` writes one"):
         score_files(str(tmp_path), str(tmp_path / "bad.jsonl"), str(tmp_path / "out.jsonl"))
+
+
+def test_quality_files_are_read_as_training_reads_them_bom_and_bad_bytes_included(tmp_path):
+    from glam_tf.data import FilesSource
+
+    (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbfcaf\xe9 with a byte-order mark")
+    (tmp_path / "b.jsonl").write_bytes(b'\xef\xbb\xbf{"text": "one \xff"}\n\n{"text": "two"}\n')
+    documents = list(read_documents(str(tmp_path / "*")))
+    assert [(p.rsplit("/", 1)[1], i) for p, i, _ in documents] == [("a.txt", 0), ("b.jsonl", 0),
+                                                                   ("b.jsonl", 1)]
+    texts = [t for *_, t in documents]
+    assert texts == ["caf\ufffd with a byte-order mark", "one \ufffd", "two"]
+    training = FilesSource(str(tmp_path / "*"))
+    assert sorted(texts) == sorted(training.texts("train") + training.texts("validation"))
 
 
 def test_score_files_leaves_no_partial_output_when_an_input_is_bad(trained, tmp_path):
@@ -236,7 +251,7 @@ def crawl(trained, tmp_path_factory):
 def test_quality_spec_keeps_curated_like_pages_far_more_than_spam_and_logs_counts(
         crawl, caplog):
     clf, web, _ = crawl
-    with caplog.at_level(logging.INFO, logger="glam_tf.data.quality"):
+    with caplog.at_level(logging.INFO, logger="glam_tf.data.quality_source"):
         source = parse_data_spec(f"quality:{clf}=files:{web}")
     kept = _all(source)
     curated = len(set(kept) & set(WEB_CURATED)) / len(WEB_CURATED)

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from glam_tf.data.sources import (VALIDATION_FRACTION, DataError, EmbeddedSource, FilesSource,
-                                  TextSource, TfdsSource, embedded_documents, parse_data_spec)
+from glam_tf.data import (VALIDATION_FRACTION, DataError, EmbeddedSource, FilesSource, TextSource,
+                          TfdsSource, embedded_documents, parse_data_spec)
 
 
 def _texts(dataset):
@@ -157,7 +157,7 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path, caplog):
     _write(tmp_path / "bad.txt", b"caf\xe9 au lait \xff\xfe and a real \xef\xbf\xbd here")
     _write(tmp_path / "good.jsonl", b'{"text": "clean \\u00e9"}\n{"text": "ok \xe9"}\n')
     _write(tmp_path / "fine.txt", "fine text")
-    with caplog.at_level(logging.WARNING, logger="glam_tf.data.sources"):
+    with caplog.at_level(logging.WARNING, logger="glam_tf.data.files"):
         source = FilesSource(str(tmp_path / "*"))
     assert source.stats.replaced_characters == 4
     assert source.stats.files_with_replacements == 2 and source.stats.files == 3

@@ -129,7 +129,8 @@ def test_generation_and_sampling_bounds_fail_with_their_messages(loaded):
         prompts, tf.constant(n), tf.constant(t), tf.constant(k), tf.constant(p))
     assert "max_new_tokens must be <= 8" in _error(lambda: call(n=MAX_NEW_TOKENS + 1))
     assert "max_new_tokens must be >= 1" in _error(lambda: call(n=0))
-    assert "temperature must be >= 0" in _error(lambda: call(t=-1.0))
+    for bad in (-1.0, float("inf"), float("nan")):
+        assert "temperature must be finite and >= 0" in _error(lambda: call(t=bad))
     assert "top_k must be >= 0" in _error(lambda: call(k=-1))
     assert "top_p must be in (0, 1]" in _error(lambda: call(p=0.0))
     assert "top_p must be in (0, 1]" in _error(lambda: call(p=1.5))
@@ -147,3 +148,105 @@ def test_token_id_signatures_check_their_ids_and_masks(loaded):
         lambda: loaded.score_ids(ones, ones, long, long))
     assert "same number of rows" in _error(
         lambda: loaded.score_ids(ones, ones, tf.ones([2, 1], tf.int32), tf.ones([2, 1], tf.int32)))
+
+
+def test_all_empty_candidates_score_zero_over_zero_tokens(loaded, fed_as_served):
+    # Zero candidate tokens once reached the MoE layer as zero tokens: a division by zero.
+    prompts, candidates = tf.constant(["The cat", ""]), tf.constant([["", ""], ["", ""]])
+    for out in (loaded.score_candidates(prompts, candidates),
+                fed_as_served("score_candidates", prompts=prompts, candidates=candidates)):
+        assert np.asarray(out["log_likelihood"]).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+        assert np.asarray(out["num_tokens"]).tolist() == [[0, 0], [0, 0]]
+        assert np.asarray(out["is_greedy"]).all()
+
+
+def test_masks_padded_on_the_wrong_side_are_rejected(loaded):
+    ids, ones = tf.constant([[1, 5, 6]]), tf.ones([1, 3], tf.int32)
+    right_padded = tf.constant([[1, 1, 0]])
+    assert "prompt_mask must be left-padded: in each row, 0s (padding) then 1s (tokens)" in _error(
+        lambda: loaded.generate_ids(ids, right_padded))
+    assert "prompt_mask must be left-padded" in _error(
+        lambda: loaded.score_ids(ids, tf.constant([[1, 0, 1]]), ids, ones))
+    assert "continuation_mask must be right-padded: in each row, 1s (tokens) then 0s" in _error(
+        lambda: loaded.score_ids(ids, ones, ids, tf.constant([[0, 1, 1]])))
+    # The same tokens left-padded are fine, and an all-padding continuation row too.
+    out = loaded.score_ids(ids, ones, ids, tf.constant([[0, 0, 0]]))
+    assert out["num_tokens"].numpy().tolist() == [0]
+
+
+@pytest.fixture(scope="module")
+def fed_as_served(export_dir, predictor):
+    """Runs a signature with its tensors fed unchecked, as TF Serving feeds a request.
+
+    TF1's Session.run refuses a value that its placeholder's shape does not
+    allow, but TF Serving does not check: here every signature input is mapped
+    onto a placeholder of any shape, so that only the graph's own checks apply.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        free = {info.name: tf.compat.v1.placeholder(info.dtype, shape=None)
+                for signature in predictor.signatures.values()
+                for info in signature.inputs.values()}
+        session = tf.compat.v1.Session(graph=graph)
+        tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir), input_map=free)
+
+    def run(key, **inputs):
+        signature = predictor.signatures[key]
+        feeds = {free[info.name]: np.asarray(inputs[name]) if name in inputs
+                 else tf.make_ndarray(signature.defaults[name])
+                 for name, info in signature.inputs.items()}
+        names = sorted(signature.outputs)
+        fetches = [graph.get_tensor_by_name(signature.outputs[name].name) for name in names]
+        return dict(zip(names, session.run(fetches, feeds)))
+
+    return run
+
+
+def test_inputs_fed_with_another_rank_are_rejected_naming_the_input(loaded, fed_as_served):
+    # Fed unchecked, 2-D prompts were once read as a flat list of prompts.
+    two_d = tf.constant([["a b", "c", "d"]])
+    for call in (lambda: fed_as_served("serving_default", prompts=two_d),
+                 lambda: loaded.signatures["serving_default"](
+                     prompts=two_d, max_new_tokens=tf.constant(2), temperature=tf.constant(0.0),
+                     top_k=tf.constant(0), top_p=tf.constant(1.0), seed=tf.constant(0))):
+        message = _error(call)
+        assert "prompts" in message and "[1,3] is not compatible with expected shape [?]" in message
+    assert "[1] is not compatible with expected shape []" in _error(
+        lambda: fed_as_served("serving_default", prompts=["a"], temperature=[1.0]))
+    assert "[2,1,1] is not compatible with expected shape [?,?]" in _error(
+        lambda: fed_as_served("generate_ids", prompt_ids=np.ones([2, 1, 1], np.int32),
+                              prompt_mask=np.ones([2, 1, 1], np.int32)))
+    assert "temperature must be finite and >= 0" in _error(
+        lambda: fed_as_served("serving_default", prompts=["a"], temperature=np.float32("inf")))
+
+
+def test_glam_eval_against_a_server_refusing_its_requests_says_why_in_one_line(
+        predictor, model_dir, tmp_path, capsys):
+    import json
+
+    from loopback_serving import rest_server
+
+    from glam_tf.cli import main
+    from glam_tf.tasks import REGISTRY
+
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(
+        {"split": "validation", "question": q, "answer": "4"}) + "\n" for q in ("2+2", "1+3")))
+    (tmp_path / "qa.json").write_text(json.dumps({
+        "name": "probe_served_qa", "data": "qa.jsonl", "kind": "generate", "few_shot_split": None,
+        "fields": {"prompt": "Q: {question}\nA:", "answer": "answer"}}))
+    with rest_server(predictor, "glam") as url:
+        for args, message in [(("other",), "Servable not found for request"),
+                              # The task decodes up to 32 tokens; the export allows 8.
+                              (("glam",), "max_new_tokens must be <= 8 (set by glam export")]:
+            capsys.readouterr()
+            try:
+                code = main(["eval", "--serving_url", url, "--model_name", *args, "--tasks",
+                             "probe_served_qa", "--task_file", str(tmp_path / "qa.json"),
+                             "--max_length", str(MAX_SEQ_LEN),
+                             "--tokenizer", str(model_dir / "tokenizer.model")])
+            finally:
+                REGISTRY.remove("probe_served_qa")  # main registered it in this process
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert code == 2
+            assert lines[-1].startswith("glam eval: error: ") and message in lines[-1]
+            assert not any("Traceback" in line or "[[{{" in line for line in lines)

@@ -187,3 +187,16 @@ def test_layer_builds_on_first_call_with_a_padding_mask():
     x = np.random.default_rng(9).normal(size=(2, 4, M)).astype(np.float32)
     y, _ = layer(x, np.ones((2, 4), np.float32))
     assert y.shape == (2, 4, M) and layer.built
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "unknown_length"])
+def test_no_tokens_give_an_empty_output_not_a_division_by_zero(compiled):
+    # A request that scores only empty candidates extends the cache by 0 tokens.
+    for layer in _pair():
+        call = lambda x, mask: layer(x, padding_mask=mask)[0]
+        if compiled:
+            call = tf.function(call, input_signature=[tf.TensorSpec([None, None, M]),
+                                                      tf.TensorSpec([None, None], tf.int32)])
+        for shape in ([2, 0], [0, 3]):
+            y = call(tf.zeros(shape + [M]), tf.ones(shape, tf.int32))
+            assert y.shape == tuple(shape) + (M,)

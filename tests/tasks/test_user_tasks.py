@@ -162,6 +162,46 @@ def test_bad_task_file_values_name_the_key(tmp_path, change, field, message):
     assert str(error).startswith(str(tmp_path / "task.json"))
 
 
+def test_a_key_given_twice_is_refused_naming_file_line_and_key(tmp_path):
+    _write_jsonl(tmp_path / "data.jsonl", QA_ROWS)
+    json_path = tmp_path / "twice.json"
+    json_path.write_text('{\n  "name": "a",\n  "data": "data.jsonl",\n  "kind": "generate",\n'
+                         '  "fields": {"prompt": "{question}", "answer": "answer",\n'
+                         '             "answer": "question"},\n  "name": "b"\n}\n')
+    error = _load_error(json_path)
+    # The first duplicate met: json builds the inner object first.
+    assert (error.location, error.field) == (f"{json_path}:6", "answer")
+    assert "is given twice" in str(error)
+    yaml_path = tmp_path / "twice.yaml"
+    yaml_path.write_text("name: a\ndata: data.jsonl\nkind: generate\nfields:\n"
+                         "  prompt: '{question}'\n  answer: answer\nkind: rank\n")
+    error = _load_error(yaml_path)
+    assert (error.location, error.field) == (f"{yaml_path}:7", "kind")
+
+
+def test_an_example_with_a_misspelt_split_is_refused_not_dropped(tmp_path):
+    rows = QA_ROWS + [{"split": "valdation", "question": "9+9", "answer": "18"}]
+    error = _load_error(_task_file(tmp_path, QA_SPEC, rows=rows))
+    assert (error.location, error.field) == (f"{tmp_path / 'data.jsonl'}:4", "split")
+    assert "split 'valdation' is none of train, validation, test; did you mean 'validation'?" \
+        in str(error)
+    rows[-1]["split"] = "test"  # a split the task does not read is still a split
+    assert len(list(load_task_file(_task_file(tmp_path, QA_SPEC, rows=rows)).eval_examples())) == 1
+
+
+def test_a_task_file_reusing_a_registered_name_names_the_file(tmp_path):
+    from glam_tf.tasks.user_tasks import register_task_file
+
+    path = _task_file(tmp_path, dict(QA_SPEC, name="boolq"))
+    with pytest.raises(TaskDataError) as info:
+        register_task_file(path)
+    assert str(info.value).startswith(f"{path}:2: field 'name': 'boolq' is already a registered")
+    module = tmp_path / "again.py"
+    module.write_text("from glam_tf.tasks import get, register\nregister(get('boolq'))\n")
+    with pytest.raises(TaskDataError, match=f"^{module}: .*already registered"):
+        load_tasks_module(module)
+
+
 def test_a_missing_required_key_is_named(tmp_path):
     spec = {k: v for k, v in QA_SPEC.items() if k != "data"}
     error = _load_error(_task_file(tmp_path, spec))
