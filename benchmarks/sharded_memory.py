@@ -128,6 +128,14 @@ def main(argv=None):
     if args.client is not None:
         return client(args.client, args.ports.split(","), args.model_dir, args.experts,
                       args.layers, args.d_ff)
+    from glam_tf.config import ConfigError
+
+    try:  # a bad size is one line here, not a traceback from each client
+        config_for(args.experts, args.layers, args.d_ff)
+    except ConfigError as error:
+        parser.error(str(error))
+    if args.experts % 8:
+        parser.error(f"--experts {args.experts}: must be a multiple of 8 (the mesh's expert axis)")
     ports = ",".join(map(str, loopback.free_ports(2)))
     with tempfile.TemporaryDirectory() as work:
         runs = [subprocess.Popen(
