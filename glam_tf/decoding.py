@@ -15,6 +15,12 @@ from __future__ import annotations
 import tensorflow as tf
 
 NEG_INF = -1e9
+PAD_ID = 0  # the tokenizer's padding piece (glam_tf.tokenizer.PAD_ID): never generated
+
+
+def _without_padding(logits):
+    """Logits [B, V] with the padding token ruled out: outputs use it after the end."""
+    return tf.where(tf.range(tf.shape(logits)[-1])[None, :] == PAD_ID, NEG_INF, logits)
 
 
 def _prefill(model, prompt_ids, prompt_mask, total_length):
@@ -59,12 +65,13 @@ def generate(model, prompt_ids, prompt_mask, max_new_tokens, *, temperature=0.0,
 
     def step(t, logits, cache, tokens, done, scores):
         log_probs = tf.nn.log_softmax(logits)
+        allowed = _without_padding(logits)
         token = tf.cond(
             temperature > 0,
             lambda: tf.random.stateless_categorical(
-                _filter_logits(logits, temperature, top_k, top_p), 1,
+                _filter_logits(allowed, temperature, top_k, top_p), 1,
                 seed=tf.stack([seed[0], seed[1] + t]), dtype=tf.int32)[:, 0],
-            lambda: tf.argmax(logits, axis=-1, output_type=tf.int32))
+            lambda: tf.argmax(allowed, axis=-1, output_type=tf.int32))
         token = tf.where(done, 0, token)
         scores += tf.where(done, 0.0, tf.gather(log_probs, token, batch_dims=1))
         tokens = tf.tensor_scatter_nd_update(
@@ -105,8 +112,8 @@ def beam_search(model, prompt_ids, prompt_mask, max_new_tokens, *, beam_size=4, 
     scores = tf.tile(tf.concat([[0.0], tf.fill([k - 1], NEG_INF)], 0), [batch])   # [B*K]
 
     def step(t, logits, cache, tokens, done, scores):
-        log_probs = tf.nn.log_softmax(logits)                                   # [B*K, V]
-        finished = tf.where(tf.range(vocab)[None, :] == 0, 0.0, NEG_INF)        # pad only
+        log_probs = _without_padding(tf.nn.log_softmax(logits))                 # [B*K, V]
+        finished = tf.where(tf.range(vocab)[None, :] == PAD_ID, 0.0, NEG_INF)   # pad only
         log_probs = tf.where(done[:, None], finished, log_probs)
         total = tf.reshape(scores[:, None] + log_probs, [batch, k * vocab])
         top_scores, top = tf.math.top_k(total, k)                               # [B, K]
@@ -117,7 +124,7 @@ def beam_search(model, prompt_ids, prompt_mask, max_new_tokens, *, beam_size=4, 
         tokens = tf.tensor_scatter_nd_update(
             tf.gather(tokens, parent), tf.stack([tf.range(batch * k), tf.fill([batch * k], t)],
                                                 1), token)
-        done = tf.gather(done, parent) | (token == eos_id) | (token == 0)
+        done = tf.gather(done, parent) | (token == eos_id)
         logits, cache = model.extend(token[:, None], cache)
         return t + 1, logits[:, -1], cache, tokens, done, tf.reshape(top_scores, [-1])
 

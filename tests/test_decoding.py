@@ -84,11 +84,34 @@ def test_top_k_and_top_p_keep_exactly_the_expected_tokens():
     assert kept(top_k=0, top_p=0.01) == [True, False, False, False, False]
 
 
+def test_decoding_never_emits_the_padding_token_even_when_the_model_favours_it():
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = GlamModel(TINY)
+    ids, mask = _left_padded([[5, 7, 3], [4, 9]])
+    greedy = decoding.generate(model, ids, mask, 4, eos_id=-1)["token_ids"].numpy()
+    # Tied embeddings: a padding row 50 times the first greedy token's makes padding
+    # the model's favourite wherever that token's logit is positive.
+    favourite = int(greedy[0, 0])
+    model.embedding.assign(tf.tensor_scatter_nd_update(
+        model.embedding, [[0]], 50.0 * model.embedding[favourite][None]))
+    logits = model(np.array([[5, 7, 3]], np.int32))[0, -1].numpy()
+    assert logits.argmax() == 0  # the premise: unmasked, greedy would write padding
+    outputs = [decoding.generate(model, ids, mask, 4, eos_id=-1),
+               decoding.generate(model, ids, mask, 4, temperature=1.0, seed=(1, 2), eos_id=-1),
+               decoding.beam_search(model, ids, mask, 4, beam_size=4, eos_id=-1)]
+    for out in outputs:
+        assert (out["token_ids"].numpy() != 0).all(), out["token_ids"]
+        assert out["lengths"].numpy().tolist() == [4, 4]
+
+
 def test_beam_search_finds_the_exhaustive_best_sequence(model):
     prompt = [5, 7, 3]
     ids, mask = _left_padded([prompt])
     out = decoding.beam_search(model, ids, mask, 3, beam_size=TINY.vocab_size ** 2, eos_id=-1)
-    # Exhaustive reference: every 3-token continuation scored by full forward passes.
+    # Exhaustive reference: every 3-token continuation scored by full forward passes
+    # (of real tokens: the padding token 0 is never generated).
     candidates = np.array([prompt + list(c) for c in itertools.product(
         range(1, TINY.vocab_size), repeat=3)], np.int32)
     log_probs = tf.nn.log_softmax(model(candidates[:, :-1]))
