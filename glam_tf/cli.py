@@ -66,13 +66,25 @@ def _sharding_from_args(args, config):
     """A Sharding for --mesh/--tpu (None without them); virtual devices first."""
     from glam_tf import sharding
 
+    if args.virtual_devices < 0:
+        raise ValueError(f"--virtual_devices {args.virtual_devices}: must be an integer >= 1 "
+                         "(leave it out for the CPU as one device)")
     if args.virtual_devices:
         sharding.configure_virtual_devices(args.virtual_devices)
     if not (args.mesh or args.tpu is not None):
         if args.layout:
             raise ValueError("--layout needs --mesh")
         return None
-    mesh = sharding.make_mesh(args.mesh or "auto", tpu=args.tpu, config=config)
+    try:
+        mesh = sharding.make_mesh(args.mesh or "auto", tpu=args.tpu, config=config)
+    except ValueError:  # a mesh spec or size error: already one line
+        raise
+    except Exception as error:  # noqa: BLE001 (TF's and the resolver's many kinds)
+        if args.tpu is None:
+            raise
+        reason = (getattr(error, "message", None) or str(error)).strip().splitlines()
+        raise ValueError(f"--tpu {args.tpu or '(this VM)'}: no TPU reachable "
+                         f"({reason[0][:200] if reason else type(error).__name__})") from None
     return sharding.Sharding(mesh, rules_for(args.layout, mesh.dim_names))
 
 
@@ -125,7 +137,8 @@ def _train(args) -> int:
         sizes = {axis: mesh.dim_size(axis) for axis in mesh.dim_names} if mesh else {}
         batch_size = default_batch_size(sizes, mesh_sharding.rules if mesh_sharding else {})
     train_config = TrainConfig(
-        steps=args.steps, batch_size=batch_size, seq_len=args.seq_len or config.max_seq_len,
+        steps=args.steps, batch_size=batch_size,
+        seq_len=config.max_seq_len if args.seq_len is None else args.seq_len,
         data=args.data, seed=args.seed, peak_learning_rate=args.learning_rate,
         constant_steps=args.constant_steps, warmup_steps=args.warmup_steps,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
@@ -450,10 +463,12 @@ def main(argv=None) -> int:
     logging.getLogger("glam_tf").setLevel(logging.INFO)
     try:
         return args.run(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as error:
-        # (ShardingError, ConfigError, DataError and ModelDirError are ValueErrors.)
-        # Bad input: say what is wrong and where, without a traceback.
+    except (ValueError, KeyError, OSError) as error:
+        # (ShardingError, ConfigError, DataError, ModelDirError and CheckpointError
+        # are ValueErrors.) Bad input: say what is wrong and where, without a traceback.
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        if isinstance(error, OSError) and error.filename and error.strerror:
+            message = f"{error.filename}: {error.strerror}"
         print(f"glam {args.command}: error: {message}", file=sys.stderr)
         return 2
 

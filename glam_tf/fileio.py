@@ -103,6 +103,12 @@ def isfile(path) -> bool:
     return exists(path) and not isdir(path)
 
 
+def mtime(path) -> float:
+    """When the file or directory was last modified, in seconds since the epoch."""
+    with _os_errors(path):
+        return _gfile().stat(os.fspath(path)).mtime_nsec / 1e9
+
+
 def makedirs(path) -> None:
     with _os_errors(path):
         _gfile().makedirs(os.fspath(path))
