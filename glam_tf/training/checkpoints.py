@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 
 from glam_tf import fileio
 
@@ -115,7 +116,7 @@ def restore_newest(directory, restore, log=_log_to_stderr):
             result = restore(path)
         except CheckpointError as error:
             skipped.append(str(error))
-            log(f"Skipping checkpoint {path}: {error}")
+            log(f"Skipping {error}")
             continue
         return path, result
     if skipped:
@@ -129,13 +130,18 @@ def restore_newest(directory, restore, log=_log_to_stderr):
 def rewrite_state(directory, path) -> None:
     """Makes `directory`'s state file name checkpoint `path` (ckpt-N) as the latest, after
     the checkpoints before it, so that its CheckpointManager keeps and deletes them."""
-    import tensorflow as tf
-
     step = int(os.path.basename(path).rsplit("-", 1)[1])
-    kept = [prefix(directory, s) for s in reversed(saved_steps(directory)) if s <= step]
-    if prefix(directory, step) in kept:
-        tf.train.update_checkpoint_state(os.fspath(directory), kept[-1],
-                                         all_model_checkpoint_paths=kept)
+    kept = [f"ckpt-{s}" for s in reversed(saved_steps(directory)) if s <= step]
+    if not kept or kept[-1] != f"ckpt-{step}":
+        return
+    # CheckpointState's text format. The manager keeps (and may delete) only
+    # the checkpoints stamped later than last_preserved_timestamp.
+    now = time.time()
+    fileio.write_atomic(os.path.join(directory, STATE_FILE), "".join(
+        [f'model_checkpoint_path: "{kept[-1]}"\n']
+        + [f'all_model_checkpoint_paths: "{k}"\n' for k in kept]
+        + [f"all_model_checkpoint_timestamps: {now:.3f}\n" for _ in kept]
+        + [f"last_preserved_timestamp: {now - 1:.3f}\n"]))
 
 
 def remove_killed_saves(directory, log=_log_to_stderr) -> list:

@@ -124,7 +124,7 @@ class Trainer:
         bad = self.non_finite_variables()
         if bad:
             raise checkpoints.CheckpointError(
-                f"{os.path.basename(path)} holds non-finite values in {len(bad)} variables "
+                f"{path}: NaN or Inf in {len(bad)} variables "
                 f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
         return self.data_checkpoints.restore(os.path.basename(path))
 
