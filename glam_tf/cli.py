@@ -126,18 +126,15 @@ def _train(args) -> int:
     if missing:
         raise ValueError(f"{' and '.join(missing)} required (only --dry_run runs without)")
 
-    from glam_tf.plan import default_batch_size
+    import dataclasses
+
+    from glam_tf.plan import BATCH_MULTIPLE, default_batch_size
     from glam_tf.training.command import run_train
     from glam_tf.training.run_config import TrainConfig
 
-    mesh_sharding = _sharding_from_args(args, config)
-    batch_size = args.batch_size
-    if batch_size is None:  # as the dry run picks it: rows for every batch shard
-        mesh = mesh_sharding.mesh if mesh_sharding else None
-        sizes = {axis: mesh.dim_size(axis) for axis in mesh.dim_names} if mesh else {}
-        batch_size = default_batch_size(sizes, mesh_sharding.rules if mesh_sharding else {})
+    # Every flag is checked before any device is touched (a TPU connected, CPUs split).
     train_config = TrainConfig(
-        steps=args.steps, batch_size=batch_size,
+        steps=args.steps, batch_size=BATCH_MULTIPLE if args.batch_size is None else args.batch_size,
         seq_len=config.max_seq_len if args.seq_len is None else args.seq_len,
         data=args.data, seed=args.seed, peak_learning_rate=args.learning_rate,
         constant_steps=args.constant_steps, warmup_steps=args.warmup_steps,
@@ -145,6 +142,12 @@ def _train(args) -> int:
         eval_every=args.eval_every, dispatch=args.dispatch, optimizer=args.optimizer,
         jit_compile=args.jit_compile,
         steps_per_loop=_positive_int("--steps_per_loop", args.steps_per_loop))
+    mesh_sharding = _sharding_from_args(args, config)
+    if args.batch_size is None and mesh_sharding:  # as the dry run picks it: rows for every
+        mesh = mesh_sharding.mesh                  # batch shard
+        sizes = {axis: mesh.dim_size(axis) for axis in mesh.dim_names}
+        train_config = dataclasses.replace(
+            train_config, batch_size=default_batch_size(sizes, mesh_sharding.rules))
     run_train(args.model_dir, config, train_config, tokenizer_path=args.tokenizer,
               sharding=mesh_sharding)
     return 0

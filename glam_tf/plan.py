@@ -176,8 +176,8 @@ def plan_training(config: GlamConfig, mesh_spec: str = None, layout: str = None,
 def plan_on(config: GlamConfig, mesh: dict, rules: dict, optimizer: str = "adafactor",
             batch_size: int = None, seq_len: int = None) -> MemoryPlan:
     """`plan_training` on a mesh given as {axis: size} and its rules {logical: mesh axis}."""
-    batch_size = batch_size or default_batch_size(mesh, rules)
-    seq_len = seq_len or config.max_seq_len
+    batch_size = default_batch_size(mesh, rules) if batch_size is None else batch_size
+    seq_len = config.max_seq_len if seq_len is None else seq_len
     for name, value in (("--batch_size", batch_size), ("--seq_len", seq_len)):
         if value < 1:
             raise ValueError(f"{name} {value}: must be >= 1")
