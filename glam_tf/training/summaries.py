@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -15,9 +16,18 @@ class RunLog:
     """Writes per-step metrics to `metrics.jsonl` and TensorBoard under model_dir."""
 
     def __init__(self, model_dir):
+        self.model_dir = model_dir
         self.metrics_path = os.path.join(model_dir, "metrics.jsonl")
-        self.train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "train"))
-        self.eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "validation"))
+
+    # Made on first use: a run refused while it starts leaves no event file behind.
+    @functools.cached_property
+    def train_writer(self):
+        return tf.summary.create_file_writer(os.path.join(self.model_dir, "tensorboard", "train"))
+
+    @functools.cached_property
+    def eval_writer(self):
+        return tf.summary.create_file_writer(
+            os.path.join(self.model_dir, "tensorboard", "validation"))
 
     def drop_steps_after(self, step: int) -> int:
         """Forgets lines of steps after `step` (a resumed run redoes them), and a line a
@@ -60,8 +70,9 @@ class RunLog:
                            json.dumps({"step": step, "validation_cross_entropy": float(loss)}) + "\n")
 
     def flush(self):
-        self.train_writer.flush()
-        self.eval_writer.flush()
+        for name in ("train_writer", "eval_writer"):
+            if name in self.__dict__:  # made
+                self.__dict__[name].flush()
 
 
 def _step_of(line):

@@ -135,7 +135,8 @@ def test_bad_train_input_is_one_line_and_leaves_the_model_dir_as_it_was(
         capsys, probe_dir, tokenizer, trained_model_args, damage, args, words):
     model_dir = probe_dir(damage)
     before = tree_hash(model_dir)
-    tokenizer_flags = [] if "--tokenizer" in args else ["--tokenizer", tokenizer]
+    # A fresh dir gets the session's tokenizer (not trained anew for each probe).
+    tokenizer_flags = [] if damage or "--tokenizer" in args else ["--tokenizer", tokenizer]
     code, err = _run(capsys, ["train", *trained_model_args, *STEPS, *tokenizer_flags, *args,
                               "--model_dir", str(model_dir)])
     _assert_refused(code, err, "train", words)
