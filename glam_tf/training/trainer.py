@@ -7,8 +7,9 @@ A model directory holds:
                      checkpoints/data/ the input pipeline's position at the same steps
   tensorboard/       train/ and validation/ summaries
   metrics.jsonl      one line per logged step and per validation
-Re-running into a directory resumes from its latest checkpoint; a different
-model config or data setting there is an error, never an overwrite.
+Re-running into a directory resumes from its newest checkpoint that restores
+(`checkpoints.restore_newest`: damaged ones are skipped, loudly); a different
+model config, data setting or schedule there is an error, never an overwrite.
 """
 
 from __future__ import annotations
