@@ -397,10 +397,11 @@ def check_settings(model_dir, config, train_config) -> bool:
         return False
     existing = GlamConfig.from_json(_read_settings(config_path))
     if existing != config:
-        changed = [f.name for f in dataclasses.fields(config)
+        changed = [f"{f.name}={getattr(existing, f.name)!r} (asked: {getattr(config, f.name)!r})"
+                   for f in dataclasses.fields(config)
                    if getattr(existing, f.name) != getattr(config, f.name)]
         raise ModelDirError(
-            f"{config_path} holds another model config (differs in {', '.join(changed)}); "
+            f"{config_path} holds another model config ({', '.join(changed)}); "
             "use a new --model_dir, or the same preset and --set values to resume")
     if fileio.exists(train_path):
         saved = json.loads(_read_settings(train_path))
@@ -410,7 +411,8 @@ def check_settings(model_dir, config, train_config) -> bool:
             if different:
                 raise ModelDirError(
                     f"{train_path} was trained with other {kind} settings "
-                    f"({', '.join(f'{k}={saved[k]!r}' for k in different)}); resuming with "
+                    f"({', '.join(f'{k}={saved[k]!r} (asked: {settings[k]!r})' for k in different)}"
+                    "); resuming with "
                     "them changed would not continue the same run: give the same values, "
                     "or use a new --model_dir")
     return True

@@ -99,9 +99,9 @@ TRAIN_PROBES = [
     ("checkpoints_overwritten", _overwrite_all, [], "Checksum does not match"),
     ("checkpoint_files_gone", _remove_checkpoint_files, [], "no ckpt-N.index file"),
     ("other_learning_rate", lambda d: None, ["--learning_rate", "0.02"],
-     "peak_learning_rate=0.01"),
-    ("other_batch_size", lambda d: None, ["--batch_size", "4"], "batch_size=2"),
-    ("other_model", lambda d: None, ["--set", "d_ff=64"], "differs in d_ff"),
+     "peak_learning_rate=0.01 (asked: 0.02)"),
+    ("other_batch_size", lambda d: None, ["--batch_size", "4"], "batch_size=2 (asked: 4)"),
+    ("other_model", lambda d: None, ["--set", "d_ff=64"], "d_ff=512 (asked: 64)"),
 ]
 
 

@@ -83,7 +83,7 @@ def test_a_nan_step_is_skipped_and_leaves_every_weight_unchanged(tmp_path):
 
 def test_another_model_config_in_the_model_dir_is_an_error(tmp_path):
     _trainer(tmp_path)
-    with pytest.raises(ModelDirError, match="differs in d_ff"):
+    with pytest.raises(ModelDirError, match=r"d_ff=64 \(asked: 32\)"):
         check_model_dir(str(tmp_path), dataclasses.replace(SMALL, d_ff=32), RUN)
     assert GlamConfig.from_json((tmp_path / "config.json").read_text()) == SMALL
 
