@@ -121,6 +121,8 @@ class Trainer:
     def _restore(self, state, path) -> bool:
         """Restores checkpoint `path` (ckpt-N) and the data positions saved with it;
         CheckpointError when it is damaged or its weights are not finite."""
+        # Each device reads just its own slices of every saved tensor, whatever
+        # mesh (or single device) wrote them.
         checkpoints.restore_from(state, path)
         bad = self.non_finite_variables()
         if bad:
@@ -247,7 +249,8 @@ class Trainer:
             speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
             bar.draw(step, tc.steps, suffix=bar_text(float(outputs[-1].parts["loss"]), speed))
             logged = False
-            if any(d % tc.log_every == 0 for d in range(start + 1, step + 1)) or last:
+            checkpointing = crosses(start, step, tc.checkpoint_every) or last
+            if checkpointing or crosses(start, step, tc.log_every):
                 self._check_finite(step)
             for done, o in enumerate(outputs, start + 1):
                 if done % tc.log_every == 0 or (last and done == step):
@@ -263,8 +266,7 @@ class Trainer:
                 self.run_log.validation(step, loss)
                 bar.clear()
                 self.log(f"step {step}/{tc.steps}  validation cross-entropy {loss:.4f}")
-            if crosses(start, step, tc.checkpoint_every) or last:
-                self._check_finite(step)
+            if checkpointing:
                 self.data_checkpoints.save(checkpoint_number=step)
                 self.checkpoints.save(checkpoint_number=step)
             if out_of_time and step < tc.steps:
