@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import time
 import uuid
 
 import numpy as np
@@ -233,10 +235,10 @@ def check_export_base(export_base, name) -> None:
     before anything is built; creates nothing."""
     base = os.fspath(export_base)
     model_base = os.path.join(base, name)
-    for path in (base, model_base, os.path.join(base, MODELS_CONFIG)):
-        wanted_dir = path != os.path.join(base, MODELS_CONFIG)
-        if fileio.exists(path) and fileio.isdir(path) != wanted_dir:
-            kind = "a file, not a directory" if wanted_dir else "a directory, not a file"
+    for path, is_dir in ((base, True), (model_base, True),
+                         (os.path.join(base, MODELS_CONFIG), False)):
+        if fileio.exists(path) and fileio.isdir(path) != is_dir:
+            kind = "a file, not a directory" if is_dir else "a directory, not a file"
             raise ValueError(f"--export_base {base}: {path} is {kind}")
     probe = model_base
     if not fileio.is_remote(probe):  # the nearest existing directory takes the probe file
@@ -258,16 +260,13 @@ STALE_EXPORT_SECONDS = 3600
 _TEMP_VERSION = re.compile(r"^\.tmp-\d+-[0-9a-f]{12}$")
 
 
-def remove_stale_exports(model_base, log=None, now=None) -> list:
+def remove_stale_exports(model_base, log=None) -> list:
     """Removes the `.tmp-V-<hex>` directories of killed exports from model_base;
     returns their paths. One counts as killed when nothing in it changed for
     STALE_EXPORT_SECONDS, so a concurrent export's is left alone."""
-    import sys
-    import time
-
     if not fileio.isdir(model_base):
         return []
-    now = time.time() if now is None else now
+    now = time.time()
     removed = []
     for entry in fileio.listdir(model_base):
         path = os.path.join(model_base, entry)
