@@ -240,17 +240,10 @@ def check_export_base(export_base, name) -> None:
         if fileio.exists(path) and fileio.isdir(path) != is_dir:
             kind = "a file, not a directory" if is_dir else "a directory, not a file"
             raise ValueError(f"--export_base {base}: {path} is {kind}")
-    probe = model_base
-    if not fileio.is_remote(probe):  # the nearest existing directory takes the probe file
-        probe = fileio.absolute(probe)
-        while not fileio.exists(probe):
-            probe = os.path.dirname(probe)
-        if not fileio.isdir(probe):
-            raise ValueError(f"--export_base {base}: {probe} is a file, not a directory")
     try:
-        fileio.check_writable(probe)
+        fileio.check_creatable(model_base)
     except OSError as error:
-        raise ValueError(f"--export_base {base}: cannot write into {probe} "
+        raise ValueError(f"--export_base {base}: cannot write into {error.filename} "
                          f"({error.strerror or error})") from None
 
 

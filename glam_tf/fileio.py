@@ -244,6 +244,23 @@ def check_writable(directory) -> None:
     remove(probe)
 
 
+def check_creatable(path) -> None:
+    """Proves that directory `path` exists or could be made, and takes new files,
+    leaving nothing behind locally; else an OSError naming the path in the way.
+
+    Locally the nearest existing directory takes the probe file; a remote path
+    (no directories to make on GCS) is probed where it is.
+    """
+    probe = os.fspath(path)
+    if not is_remote(probe):
+        probe = absolute(probe)
+        while not exists(probe):
+            probe = os.path.dirname(probe)
+        if not isdir(probe):
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", probe)
+    check_writable(probe)
+
+
 def glob(pattern) -> list:
     """Paths matching `pattern`, as Python's glob.glob(pattern, recursive=True) gives them.
 

@@ -102,6 +102,11 @@ def check_run(model_dir, config: GlamConfig, train_config: TrainConfig, sharding
     """The checks of a run's settings that need no data and write nothing."""
     from glam_tf.training.trainer import check_settings
 
+    try:
+        fileio.check_creatable(model_dir)
+    except OSError as error:
+        raise ValueError(f"--model_dir {model_dir}: cannot write into {error.filename} "
+                         f"({error.strerror or error})") from None
     if train_config.seq_len > config.max_seq_len:
         raise ValueError(f"--seq_len {train_config.seq_len}: above the model's max_seq_len "
                          f"{config.max_seq_len} (--set max_seq_len={train_config.seq_len} "

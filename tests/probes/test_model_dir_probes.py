@@ -89,6 +89,8 @@ TRAIN_PROBES = [
     ("tokenizer_too_large", None, ["--set", "vocab_size=300"], "--set vocab_size=512"),
     ("model_too_large_for_host", None, ["--preset", "glam_64b_64e", "--set", "vocab_size=512"],
      "GiB to train here"),
+    ("model_dir_below_a_file", _write("notes.txt", b"x"), ["--model_dir_below", "notes.txt"],
+     "notes.txt (Not a directory)"),
     ("tokenizer_removed", _remove("tokenizer.model"), [], "tokenizer.model is missing"),
     ("tokenizer_garbage", _write("tokenizer.model", b"not a model"), [],
      "is not a SentencePiece model"),
@@ -137,8 +139,12 @@ def test_bad_train_input_is_one_line_and_leaves_the_model_dir_as_it_was(
     before = tree_hash(model_dir)
     # A fresh dir gets the session's tokenizer (not trained anew for each probe).
     tokenizer_flags = [] if damage or "--tokenizer" in args else ["--tokenizer", tokenizer]
+    target = model_dir
+    if "--model_dir_below" in args:  # the run's model dir is below this file
+        target = model_dir / args[args.index("--model_dir_below") + 1] / "run"
+        args = args[:args.index("--model_dir_below")]
     code, err = _run(capsys, ["train", *trained_model_args, *STEPS, *tokenizer_flags, *args,
-                              "--model_dir", str(model_dir)])
+                              "--model_dir", str(target)])
     _assert_refused(code, err, "train", words)
     assert tree_hash(model_dir) == before
 
@@ -149,7 +155,7 @@ EXPORT_PROBES = [
     ("config_removed", _remove("config.json"), {}, "config.json is missing"),
     ("base_is_a_file", lambda d: None, {"base_file": True}, "is a file, not a directory"),
     ("base_below_a_file", lambda d: None, {"base_file": True, "below": "sub"},
-     "is a file, not a directory"),
+     "exports (Not a directory)"),
     ("name_is_a_file", lambda d: None, {"name_file": True}, "is a file, not a directory"),
     ("bad_name", lambda d: None, {"name": "a/b"}, "--name 'a/b'"),
 ]
