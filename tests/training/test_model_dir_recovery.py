@@ -61,31 +61,29 @@ def test_a_truncated_newest_checkpoint_is_skipped_by_name_and_training_resumes_b
 
 def test_an_unreadable_state_file_or_one_a_save_behind_resumes_from_the_newest_checkpoint(
         capsys, model_dir, trained_model_args):
-    state = model_dir / "checkpoints" / "checkpoint"
-    state.write_text("garbage {{")
-    code, output = _train(capsys, model_dir, trained_model_args, 5)
-    assert code == 0 and "is unreadable" in output and "from step 5" in output, output
-    # The state file is repaired: the manager keeps deleting the oldest checkpoints.
-    assert tf.train.get_checkpoint_state(str(state.parent)).all_model_checkpoint_paths[-1] \
-        .endswith("ckpt-5")
-
-    # Killed between ckpt-6.index and the state file's update, while that update
-    # was being written: the state file still names ckpt-5.
-    saved = state.read_text()
+    directory = model_dir / "checkpoints"
+    (directory / "checkpoint").write_text("garbage {{")
+    # What killed saves leave, beside a file of the user's.
+    (directory / f"checkpoint.tmp{'a' * 32}").write_text("half")
+    (directory / "data" / f"checkpoint.tmp{'b' * 32}").write_text("half")
+    (directory / "ckpt-6_temp").mkdir()
+    (directory / "ckpt-6_temp" / "part-00000-of-00001.index").write_text("")
+    (directory / "notes.txt").write_text("mine")
     code, output = _train(capsys, model_dir, trained_model_args, 6)
-    assert code == 0, output
-    state.write_text(saved)
-    (model_dir / "checkpoints" / f"checkpoint.tmp{'a' * 32}").write_text("half")
-    (model_dir / "checkpoints" / "ckpt-7_temp").mkdir()
-    (model_dir / "checkpoints" / "ckpt-7_temp" / "part-00000-of-00001.index").write_text("")
-    (model_dir / "checkpoints" / "notes.txt").write_text("mine")
+    assert code == 0 and "is unreadable" in output and "from step 5" in output, output
+    assert sorted(os.listdir(directory)) == [
+        "checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index",
+        "ckpt-5.data-00000-of-00001", "ckpt-5.index", "ckpt-6.data-00000-of-00001",
+        "ckpt-6.index", "data", "notes.txt"]  # the state file repaired: ckpt-3 deleted in turn
+    assert not any(name.startswith("checkpoint.tmp") for name in os.listdir(directory / "data"))
+
+    # Killed between ckpt-6.index and the state file's update: it still names ckpt-5.
+    (directory / "checkpoint").write_text('model_checkpoint_path: "ckpt-5"\n'
+                                          'all_model_checkpoint_paths: "ckpt-4"\n'
+                                          'all_model_checkpoint_paths: "ckpt-5"\n')
     code, output = _train(capsys, model_dir, trained_model_args, 7)
     assert code == 0, output
     assert "names ckpt-5, not the newest one, ckpt-6" in output and "from step 6" in output
-    assert sorted(os.listdir(model_dir / "checkpoints")) == [
-        "checkpoint", "ckpt-5.data-00000-of-00001", "ckpt-5.index",
-        "ckpt-6.data-00000-of-00001", "ckpt-6.index", "ckpt-7.data-00000-of-00001",
-        "ckpt-7.index", "data", "notes.txt"]  # killed saves' leftovers gone, mine kept
     assert _train_steps(model_dir) == [3, 4, 5, 6, 7]
 
 
