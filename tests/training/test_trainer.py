@@ -195,8 +195,14 @@ def test_weights_turning_non_finite_stop_the_run_and_keep_the_last_finite_checkp
         trainer.train()
     assert trainer.checkpoints.latest_checkpoint.endswith("ckpt-4")
     assert max(r["step"] for r in _metrics(tmp_path)) == 4  # step 6 is not logged
-    # A new start in the directory resumes from that finite checkpoint.
-    assert _trainer(tmp_path, run=dataclasses.replace(RUN, steps=8)).steps_done == 4
+    # A checkpoint of such weights (as a run without this check saved them) is
+    # skipped at the next start, which resumes from the finite one.
+    trainer.data_checkpoints.save(checkpoint_number=6)
+    trainer.checkpoints.save(checkpoint_number=6)
+    messages = []
+    assert _trainer(tmp_path, run=dataclasses.replace(RUN, steps=8),
+                    log=messages.append).steps_done == 4
+    assert "ckpt-6: NaN or Inf in 1 variables (glam_model" in messages[0], messages
 
 
 def test_train_settings_are_named_by_their_flags_and_must_be_finite():
