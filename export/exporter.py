@@ -84,10 +84,10 @@ def export_model(model_dir, export_base, name, *, version=None, max_batch=64,
 
 
 def read_model_dir(model_dir):
-    """(GlamConfig, TrainConfig, tokenizer.model path, checkpoints directory) of a
-    trained model dir; `restore_model` takes the directory's newest checkpoint that
-    restores."""
-    from glam_tf.training.checkpoints import saved_steps
+    """(GlamConfig, TrainConfig, tokenizer.model path, newest checkpoint) of a trained
+    model dir. The newest by its files (`checkpoints.saved_steps`), whatever the
+    state file says; `restore_model` falls back from it past damaged ones."""
+    from glam_tf.training.checkpoints import prefix, saved_steps
     from glam_tf.training.run_config import TrainConfig
 
     model_dir = os.fspath(model_dir)
@@ -106,18 +106,21 @@ def read_model_dir(model_dir):
         raise ValueError(f"{model_dir}: config.json or train.json is damaged ({error})") \
             from None
     directory = os.path.join(model_dir, "checkpoints")
-    if not saved_steps(directory):
+    steps = saved_steps(directory)
+    if not steps:
         raise FileNotFoundError(f"no checkpoint in {directory}: "
                                 "train the model first (glam train)")
-    return config, train_config, paths[MODEL_FILENAME], directory
+    return config, train_config, paths[MODEL_FILENAME], prefix(directory, steps[0])
 
 
 def restore_model(config, checkpoint, log=None):
     """An unsharded GlamModel (gather dispatch) holding a checkpoint's weights.
 
-    checkpoint: a checkpoint (ckpt-N), or a directory of them: then the newest
-    that restores, the ones skipped logged with the reason (to stderr by
-    default; `glam_tf.training.checkpoints.restore_newest`).
+    checkpoint: a checkpoint DIR/ckpt-N, or a directory of them. The newest one
+    of DIR that restores, starting at ckpt-N, is taken; the ones skipped are
+    logged with the reason (to stderr by default;
+    `glam_tf.training.checkpoints.restore_newest`). Another path is restored as
+    it is.
     Only the model is read (`tf.train.Checkpoint(model=...)`, as the trainer
     writes it); the optimizer's slots and step counters are left in the file.
     Every weight of the model must be in the checkpoint, and finite.
@@ -135,9 +138,11 @@ def restore_model(config, checkpoint, log=None):
         # The optimizer and the data position are not needed.
         checkpoints.restore_from(tf.train.Checkpoint(model=model), path).expect_partial()
 
-    if fileio.isdir(checkpoint):
+    step = checkpoints.step_of(checkpoint)
+    if fileio.isdir(checkpoint) or step is not None:
+        directory = checkpoint if step is None else os.path.dirname(checkpoint)
         kwargs = {"log": log} if log else {}
-        checkpoint, _ = checkpoints.restore_newest(checkpoint, restore, **kwargs)
+        checkpoint, _ = checkpoints.restore_newest(directory, restore, upto=step, **kwargs)
     else:
         restore(checkpoint)
     bad = [w.path for w in model.weights if not np.isfinite(w.numpy()).all()]

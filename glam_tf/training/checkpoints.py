@@ -96,12 +96,19 @@ def reason(error) -> str:
     return line[:300]
 
 
-def restore_newest(directory, restore, log=_log_to_stderr):
+def step_of(path):
+    """N of a checkpoint path ending in ckpt-N; None for any other path."""
+    match = re.fullmatch(r"ckpt-(\d+)", os.path.basename(os.fspath(path)))
+    return int(match.group(1)) if match else None
+
+
+def restore_newest(directory, restore, log=_log_to_stderr, upto=None):
     """(path, restore(path)) for the newest checkpoint in `directory` that restores.
 
     restore(path) restores checkpoint `path` (ckpt-N) and raises CheckpointError
     when it cannot (`restore_from` does). Checkpoints that fail are skipped,
     each with a line to `log`; (None, None) when the directory has none.
+    upto: a step; checkpoints after it are not tried.
 
     Raises:
       CheckpointError: the directory has checkpoints and none restores.
@@ -111,6 +118,8 @@ def restore_newest(directory, restore, log=_log_to_stderr):
         log(f"{problem}: using the checkpoint files themselves")
     skipped = []
     for step in saved_steps(directory):
+        if upto is not None and step > upto:
+            continue
         path = prefix(directory, step)
         try:
             result = restore(path)

@@ -106,9 +106,10 @@ def test_export_and_eval_restore_the_newest_checkpoint_that_restores(capsys, mod
     from glam_tf.evaluation.backends import ModelDirBackend
 
     _corrupt(model_dir / "checkpoints" / "ckpt-5.data-00000-of-00001", "overwritten")
-    config, _, _, directory = exporter.read_model_dir(model_dir)
+    config, _, _, newest = exporter.read_model_dir(model_dir)
+    assert newest == str(model_dir / "checkpoints" / "ckpt-5")
     lines = []
-    model = exporter.restore_model(config, directory, log=lines.append)
+    model = exporter.restore_model(config, newest, log=lines.append)
     assert len(lines) == 1 and "Skipping ckpt-5.index" in lines[0] and "Checksum" in lines[0]
     reader = tf.train.load_checkpoint(str(model_dir / "checkpoints" / "ckpt-4"))
     key = next(k for k in reader.get_variable_to_shape_map() if k.startswith("model/")
@@ -119,16 +120,17 @@ def test_export_and_eval_restore_the_newest_checkpoint_that_restores(capsys, mod
 
 
 def test_export_refuses_a_checkpoint_whose_weights_are_not_finite(model_dir):
-    config, _, _, directory = exporter.read_model_dir(model_dir)
-    model = exporter.restore_model(config, directory)
+    config, _, _, newest = exporter.read_model_dir(model_dir)
+    model = exporter.restore_model(config, newest)
     poisoned = model.embedding.numpy()
     poisoned[7, 3] = np.inf
     model.embedding.assign(poisoned)
     checkpoint = tf.train.Checkpoint(model=model)
     checkpoint.save_counter  # noqa: B018 (made on first use; the trainer's checkpoints hold it)
     checkpoint.write(str(model_dir / "checkpoints" / "ckpt-9"))
+    newest = exporter.read_model_dir(model_dir)[3]
     with pytest.raises(checkpoints.CheckpointError, match="ckpt-9 holds NaN or Inf in 1 weights"):
-        exporter.restore_model(config, directory)
+        exporter.restore_model(config, newest)
 
 
 def test_killed_exports_temporary_versions_are_removed_and_running_ones_kept(tmp_path):
