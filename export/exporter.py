@@ -17,8 +17,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import time
 import uuid
 
+import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_log_pb2
@@ -66,10 +69,12 @@ def export_model(model_dir, export_base, name, *, version=None, max_batch=64,
         raise ValueError(f"--max_new_tokens {max_new_tokens}: must be in [1, "
                          f"{config.max_seq_len - 1}] (max_seq_len - 1: the prompt needs its "
                          "first token)")
-    # The version and models.config are checked before the slow part; the
-    # version again when it is published.
+    # The export base, version and models.config are checked before the slow
+    # part; the version again when it is published.
+    check_export_base(export_base, name)
     version = resolve_version(os.path.join(os.fspath(export_base), name), version)
     read_models_config(export_base)
+    remove_stale_exports(os.path.join(os.fspath(export_base), name))
     module = build_module(config, tokenizer_path, checkpoint, max_batch,
                           max_new_tokens)
     path = publish_version(export_base, name, lambda tmp: write_saved_model(module, tmp, name),
@@ -79,7 +84,10 @@ def export_model(model_dir, export_base, name, *, version=None, max_batch=64,
 
 
 def read_model_dir(model_dir):
-    """(GlamConfig, TrainConfig, tokenizer.model path, latest checkpoint) of a trained model dir."""
+    """(GlamConfig, TrainConfig, tokenizer.model path, newest checkpoint) of a trained
+    model dir. The newest by its files (`checkpoints.saved_steps`), whatever the
+    state file says; `restore_model` falls back from it past damaged ones."""
+    from glam_tf.training.checkpoints import prefix, saved_steps
     from glam_tf.training.run_config import TrainConfig
 
     model_dir = os.fspath(model_dir)
@@ -91,32 +99,57 @@ def read_model_dir(model_dir):
         if not fileio.isfile(path):
             raise FileNotFoundError(f"{path} is missing: is {model_dir} a model directory "
                                     "made by glam train?")
-    config = GlamConfig.from_json(fileio.read_text(paths["config.json"]))
-    train_config = TrainConfig(**json.loads(fileio.read_text(paths["train.json"])))
-    checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    if checkpoint is None:
-        raise FileNotFoundError(f"no checkpoint in {os.path.join(model_dir, 'checkpoints')}: "
+    try:
+        config = GlamConfig.from_json(fileio.read_text(paths["config.json"]))
+        train_config = TrainConfig(**json.loads(fileio.read_text(paths["train.json"])))
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{model_dir}: config.json or train.json is damaged ({error})") \
+            from None
+    directory = os.path.join(model_dir, "checkpoints")
+    steps = saved_steps(directory)
+    if not steps:
+        raise FileNotFoundError(f"no checkpoint in {directory}: "
                                 "train the model first (glam train)")
-    return config, train_config, paths[MODEL_FILENAME], checkpoint
+    return config, train_config, paths[MODEL_FILENAME], prefix(directory, steps[0])
 
 
-def restore_model(config, checkpoint):
-    """An unsharded GlamModel (gather dispatch) holding the checkpoint's weights.
+def restore_model(config, checkpoint, log=None):
+    """An unsharded GlamModel (gather dispatch) holding a checkpoint's weights.
 
+    checkpoint: a checkpoint DIR/ckpt-N, or a directory of them. The newest one
+    of DIR that restores, starting at ckpt-N, is taken; the ones skipped are
+    logged with the reason (to stderr by default;
+    `glam_tf.training.checkpoints.restore_newest`). Another path is restored as
+    it is.
     Only the model is read (`tf.train.Checkpoint(model=...)`, as the trainer
     writes it); the optimizer's slots and step counters are left in the file.
-    Every weight of the model must be in the checkpoint.
+    Every weight of the model must be in the checkpoint, and finite.
+
+    Raises:
+      CheckpointError (a ValueError): no checkpoint restores, or its weights
+        hold NaN or Inf.
     """
     from glam_tf.model import GlamModel
+    from glam_tf.training import checkpoints
 
     model = GlamModel(config, dispatch="gather")
-    status = tf.train.Checkpoint(model=model).restore(checkpoint)
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as error:
-        raise ValueError(f"{checkpoint} does not hold every weight of this model: "
-                         f"{str(error)[:500]}") from error
-    status.expect_partial()  # the optimizer and the data position are not needed
+
+    def restore(path):
+        # The optimizer and the data position are not needed.
+        checkpoints.restore_from(tf.train.Checkpoint(model=model), path).expect_partial()
+
+    step = checkpoints.step_of(checkpoint)
+    if fileio.isdir(checkpoint) or step is not None:
+        directory = checkpoint if step is None else os.path.dirname(checkpoint)
+        kwargs = {"log": log} if log else {}
+        checkpoint, _ = checkpoints.restore_newest(directory, restore, upto=step, **kwargs)
+    else:
+        restore(checkpoint)
+    bad = [w.path for w in model.weights if not np.isfinite(w.numpy()).all()]
+    if bad:
+        raise checkpoints.CheckpointError(
+            f"{checkpoint} holds NaN or Inf in {len(bad)} weights ({', '.join(bad[:3])}"
+            f"{', ...' if len(bad) > 3 else ''}): refusing a model that would serve NaN scores")
     return model
 
 
@@ -200,6 +233,52 @@ def _move_version(tmp, final):
     for name in names:
         fileio.makedirs(os.path.dirname(os.path.join(final, name)))
         fileio.copy(os.path.join(tmp, name), os.path.join(final, name))
+
+
+def check_export_base(export_base, name) -> None:
+    """Refuses an export base that is a file, or that this process cannot write in,
+    before anything is built; creates nothing."""
+    base = os.fspath(export_base)
+    model_base = os.path.join(base, name)
+    for path, is_dir in ((base, True), (model_base, True),
+                         (os.path.join(base, MODELS_CONFIG), False)):
+        if fileio.exists(path) and fileio.isdir(path) != is_dir:
+            kind = "a file, not a directory" if is_dir else "a directory, not a file"
+            raise ValueError(f"--export_base {base}: {path} is {kind}")
+    try:
+        fileio.check_creatable(model_base)
+    except OSError as error:
+        raise ValueError(f"--export_base {base}: cannot write into {error.filename} "
+                         f"({error.strerror or error})") from None
+
+
+# A temporary version directory untouched this long is left by a killed export
+# (a running one writes into it all along).
+STALE_EXPORT_SECONDS = 3600
+_TEMP_VERSION = re.compile(r"^\.tmp-\d+-[0-9a-f]{12}$")
+
+
+def remove_stale_exports(model_base, log=None) -> list:
+    """Removes the `.tmp-V-<hex>` directories of killed exports from model_base;
+    returns their paths. One counts as killed when nothing in it changed for
+    STALE_EXPORT_SECONDS, so a concurrent export's is left alone."""
+    if not fileio.isdir(model_base):
+        return []
+    now = time.time()
+    removed = []
+    for entry in fileio.listdir(model_base):
+        path = os.path.join(model_base, entry)
+        if not (_TEMP_VERSION.match(entry) and fileio.isdir(path)):
+            continue
+        changed = max([fileio.mtime(path)]
+                      + [fileio.mtime(os.path.join(path, f)) for f in fileio.files_below(path)])
+        if now - changed > STALE_EXPORT_SECONDS:
+            fileio.rmtree(path)
+            removed.append(path)
+    if removed:
+        (log or (lambda line: print(line, file=sys.stderr)))(
+            f"Removed what killed exports left: {', '.join(removed)}")
+    return removed
 
 
 def resolve_version(model_base, version=None):

@@ -66,13 +66,25 @@ def _sharding_from_args(args, config):
     """A Sharding for --mesh/--tpu (None without them); virtual devices first."""
     from glam_tf import sharding
 
+    if args.virtual_devices < 0:
+        raise ValueError(f"--virtual_devices {args.virtual_devices}: must be an integer >= 1 "
+                         "(leave it out for the CPU as one device)")
     if args.virtual_devices:
         sharding.configure_virtual_devices(args.virtual_devices)
     if not (args.mesh or args.tpu is not None):
         if args.layout:
             raise ValueError("--layout needs --mesh")
         return None
-    mesh = sharding.make_mesh(args.mesh or "auto", tpu=args.tpu, config=config)
+    try:
+        mesh = sharding.make_mesh(args.mesh or "auto", tpu=args.tpu, config=config)
+    except ValueError:  # a mesh spec or size error: already one line
+        raise
+    except Exception as error:  # noqa: BLE001 (TF's and the resolver's many kinds)
+        if args.tpu is None:
+            raise
+        reason = (getattr(error, "message", None) or str(error)).strip().splitlines()
+        raise ValueError(f"--tpu {args.tpu or '(this VM)'}: no TPU reachable "
+                         f"({reason[0][:200] if reason else type(error).__name__})") from None
     return sharding.Sharding(mesh, rules_for(args.layout, mesh.dim_names))
 
 
@@ -121,24 +133,28 @@ def _train(args) -> int:
     if missing:
         raise ValueError(f"{' and '.join(missing)} required (only --dry_run runs without)")
 
-    from glam_tf.plan import default_batch_size
+    import dataclasses
+
+    from glam_tf.plan import BATCH_MULTIPLE, default_batch_size
     from glam_tf.training.command import run_train
     from glam_tf.training.run_config import TrainConfig
 
-    mesh_sharding = _sharding_from_args(args, config)
-    batch_size = args.batch_size
-    if batch_size is None:  # as the dry run picks it: rows for every batch shard
-        mesh = mesh_sharding.mesh if mesh_sharding else None
-        sizes = {axis: mesh.dim_size(axis) for axis in mesh.dim_names} if mesh else {}
-        batch_size = default_batch_size(sizes, mesh_sharding.rules if mesh_sharding else {})
+    # Every flag is checked before any device is touched (a TPU connected, CPUs split).
     train_config = TrainConfig(
-        steps=args.steps, batch_size=batch_size, seq_len=args.seq_len or config.max_seq_len,
+        steps=args.steps, batch_size=BATCH_MULTIPLE if args.batch_size is None else args.batch_size,
+        seq_len=config.max_seq_len if args.seq_len is None else args.seq_len,
         data=args.data, seed=args.seed, peak_learning_rate=args.learning_rate,
         constant_steps=args.constant_steps, warmup_steps=args.warmup_steps,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         eval_every=args.eval_every, dispatch=args.dispatch, optimizer=args.optimizer,
         jit_compile=args.jit_compile,
         steps_per_loop=_positive_int("--steps_per_loop", args.steps_per_loop))
+    mesh_sharding = _sharding_from_args(args, config)
+    if args.batch_size is None and mesh_sharding:  # as the dry run picks it: rows for every
+        mesh = mesh_sharding.mesh                  # batch shard
+        sizes = {axis: mesh.dim_size(axis) for axis in mesh.dim_names}
+        train_config = dataclasses.replace(
+            train_config, batch_size=default_batch_size(sizes, mesh_sharding.rules))
     run_train(args.model_dir, config, train_config, tokenizer_path=args.tokenizer,
               sharding=mesh_sharding)
     return 0
@@ -491,10 +507,12 @@ def main(argv=None) -> int:
     logging.getLogger("glam_tf").setLevel(logging.INFO)
     try:
         return args.run(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as error:
-        # (ShardingError, ConfigError, DataError and ModelDirError are ValueErrors.)
-        # Bad input: say what is wrong and where, without a traceback.
+    except (ValueError, KeyError, OSError) as error:
+        # (ShardingError, ConfigError, DataError, ModelDirError and CheckpointError
+        # are ValueErrors.) Bad input: say what is wrong and where, without a traceback.
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        if isinstance(error, OSError) and error.filename and error.strerror:
+            message = f"{error.filename}: {error.strerror}"
         print(f"glam {args.command}: error: {message}", file=sys.stderr)
         return 2
 

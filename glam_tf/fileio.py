@@ -103,6 +103,12 @@ def isfile(path) -> bool:
     return exists(path) and not isdir(path)
 
 
+def mtime(path) -> float:
+    """When the file or directory was last modified, in seconds since the epoch."""
+    with _os_errors(path):
+        return _gfile().stat(os.fspath(path)).mtime_nsec / 1e9
+
+
 def makedirs(path) -> None:
     with _os_errors(path):
         _gfile().makedirs(os.fspath(path))
@@ -236,6 +242,23 @@ def check_writable(directory) -> None:
     probe = os.path.join(os.fspath(directory), f".write-test-{uuid.uuid4().hex[:12]}")
     _write(probe, b"")
     remove(probe)
+
+
+def check_creatable(path) -> None:
+    """Proves that directory `path` exists or could be made, and takes new files,
+    leaving nothing behind locally; else an OSError naming the path in the way.
+
+    Locally the nearest existing directory takes the probe file; a remote path
+    (no directories to make on GCS) is probed where it is.
+    """
+    probe = os.fspath(path)
+    if not is_remote(probe):
+        probe = absolute(probe)
+        while not exists(probe):
+            probe = os.path.dirname(probe)
+        if not isdir(probe):
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", probe)
+    check_writable(probe)
 
 
 def glob(pattern) -> list:

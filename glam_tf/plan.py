@@ -169,9 +169,15 @@ def plan_training(config: GlamConfig, mesh_spec: str = None, layout: str = None,
     """The memory plan of `glam train` with these flags; ShardingError where the run
     would refuse the layout."""
     mesh = mesh_sizes(mesh_spec)
-    rules = ax.rules_for(layout, tuple(mesh))
-    batch_size = batch_size or default_batch_size(mesh, rules)
-    seq_len = seq_len or config.max_seq_len
+    return plan_on(config, mesh, ax.rules_for(layout, tuple(mesh)), optimizer, batch_size,
+                   seq_len)
+
+
+def plan_on(config: GlamConfig, mesh: dict, rules: dict, optimizer: str = "adafactor",
+            batch_size: int = None, seq_len: int = None) -> MemoryPlan:
+    """`plan_training` on a mesh given as {axis: size} and its rules {logical: mesh axis}."""
+    batch_size = default_batch_size(mesh, rules) if batch_size is None else batch_size
+    seq_len = config.max_seq_len if seq_len is None else seq_len
     for name, value in (("--batch_size", batch_size), ("--seq_len", seq_len)):
         if value < 1:
             raise ValueError(f"{name} {value}: must be >= 1")
@@ -181,6 +187,40 @@ def plan_training(config: GlamConfig, mesh_spec: str = None, layout: str = None,
                       seq_len=seq_len, num_weights=len(layouts), weights=weights,
                       gradients=weights, optimizer_state=slots,
                       activations=activation_bytes(config, mesh, rules, batch_size, seq_len))
+
+
+def host_memory() -> tuple:
+    """(bytes, what they are) this process may use: the host's RAM, or less under
+    an address-space limit (`ulimit -v`); (None, "") where neither is known."""
+    import os
+    import resource
+
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = None
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit != resource.RLIM_INFINITY and (ram is None or limit < ram):
+        return limit, "the process's address-space limit (ulimit -v)"
+    return ram, "the host's RAM" if ram else ""
+
+
+def check_host_memory(plan: MemoryPlan, title: str, host=None) -> None:
+    """Refuses a run whose devices all live in this host's memory (CPU devices) and
+    together need more than it has, by the analytic counts: before anything is
+    allocated. host: (bytes, what they are), default `host_memory()`."""
+    have, what = host or host_memory()
+    need = plan.total * plan.devices
+    if have is None or need <= have:
+        return
+    parts = ", ".join(f"{label} {value * plan.devices / GIB:.1f}" for label, value in (
+        ("weights", plan.weights), ("gradients", plan.gradients),
+        ("optimizer state", plan.optimizer_state), ("activations", plan.activations)))
+    raise ValueError(
+        f"{title} needs about {need / GIB:.1f} GiB to train here ({parts} GiB, from the "
+        f"analytic counts) but {what} is {have / GIB:.1f} GiB: use a smaller preset, or "
+        "--batch_size/--seq_len, or devices with memory of their own (--tpu); "
+        "`glam train --dry_run --mesh ...` plans a sharded run")
 
 
 _UNITS = {"b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12,

@@ -42,3 +42,26 @@ def trained_model_dir(tmp_path_factory, tokenizer):
                  "--eval_every", "3"])
     assert code == 0
     return directory
+
+
+@pytest.fixture(scope="session")
+def trained_model_args():
+    """The model and data flags of trained_model_dir: a run continuing it repeats them."""
+    return ["--preset", "glam_tiny", "--batch_size", "2", "--seq_len", "32",
+            "--set", "vocab_size=512", "--set", "num_layers=2"]
+
+
+@pytest.fixture(scope="session")
+def checkpointed_model_dir(tmp_path_factory, trained_model_dir, trained_model_args):
+    """trained_model_dir trained on to step 5 with a checkpoint at each step (ckpt-3,
+    4 and 5 kept) and steps 4 and 5 logged: a model dir to damage. Read-only: copy it."""
+    import shutil
+
+    from glam_tf.cli import main
+
+    directory = tmp_path_factory.mktemp("checkpointed") / "model"
+    shutil.copytree(trained_model_dir, directory)
+    code = main(["train", *trained_model_args, "--model_dir", str(directory), "--steps", "5",
+                 "--checkpoint_every", "1", "--log_every", "1", "--eval_every", "100"])
+    assert code == 0
+    return directory

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 from glam_tf.config import ConfigError
 
@@ -13,6 +14,22 @@ from glam_tf.config import ConfigError
 # next batch of the same iterator however the steps are run, so a run may
 # resume with them changed.
 DATA_FIELDS = ("data", "batch_size", "seq_len", "seed")
+# Fields that fix the optimizer and its schedule: the checkpointed slots and
+# step count belong to them, so a resume with other values is refused too.
+SCHEDULE_FIELDS = ("peak_learning_rate", "constant_steps", "warmup_steps", "optimizer")
+# `glam train`'s flag for each field that has one under another name.
+_FLAGS = {"peak_learning_rate": "learning_rate"}
+_NO_FLAG = ("keep_checkpoints", "eval_batches")
+
+
+class TrainConfigError(ConfigError):
+    """A training setting breaks one of its rules; named as the flag that sets it."""
+
+    def __init__(self, field: str, value, rule: str):
+        super().__init__(field, value, rule)
+        where = (f"TrainConfig.{field}={value!r}" if field in _NO_FLAG
+                 else f"--{_FLAGS.get(field, field)} {value!r}")
+        self.args = (f"{where}: {rule}",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,22 +58,27 @@ class TrainConfig:
                      "steps_per_loop"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(name, value, "must be an integer >= 1")
+                raise TrainConfigError(name, value, "must be an integer >= 1")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ConfigError("warmup_steps", self.warmup_steps, "must be an integer >= 0")
-        if not self.peak_learning_rate > 0:
-            raise ConfigError("peak_learning_rate", self.peak_learning_rate, "must be > 0")
+            raise TrainConfigError("warmup_steps", self.warmup_steps, "must be an integer >= 0")
+        rate = self.peak_learning_rate
+        if (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                or not math.isfinite(rate) or rate <= 0):
+            raise TrainConfigError("peak_learning_rate", rate, "must be a finite number > 0")
         if self.dispatch not in ("auto", "gather", "einsum"):
-            raise ConfigError("dispatch", self.dispatch, "must be auto, gather or einsum")
+            raise TrainConfigError("dispatch", self.dispatch, "must be auto, gather or einsum")
         if self.optimizer not in ("adafactor", "adam"):
-            raise ConfigError("optimizer", self.optimizer, "must be adafactor or adam")
+            raise TrainConfigError("optimizer", self.optimizer, "must be adafactor or adam")
         if not isinstance(self.jit_compile, bool):
-            raise ConfigError("jit_compile", self.jit_compile, "must be true or false")
+            raise TrainConfigError("jit_compile", self.jit_compile, "must be true or false")
         if not self.data:
-            raise ConfigError("data", self.data, "must name a data source")
+            raise TrainConfigError("data", self.data, "must name a data source")
 
     def data_identity(self) -> dict:
         return {name: getattr(self, name) for name in DATA_FIELDS}
+
+    def schedule(self) -> dict:
+        return {name: getattr(self, name) for name in SCHEDULE_FIELDS}
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

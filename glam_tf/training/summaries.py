@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -15,20 +16,30 @@ class RunLog:
     """Writes per-step metrics to `metrics.jsonl` and TensorBoard under model_dir."""
 
     def __init__(self, model_dir):
+        self.model_dir = model_dir
         self.metrics_path = os.path.join(model_dir, "metrics.jsonl")
-        self.train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "train"))
-        self.eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "validation"))
+
+    # Made on first use: a run refused while it starts leaves no event file behind.
+    @functools.cached_property
+    def train_writer(self):
+        return tf.summary.create_file_writer(os.path.join(self.model_dir, "tensorboard", "train"))
+
+    @functools.cached_property
+    def eval_writer(self):
+        return tf.summary.create_file_writer(
+            os.path.join(self.model_dir, "tensorboard", "validation"))
 
     def drop_steps_after(self, step: int) -> int:
-        """Forgets lines of steps after `step` (a resumed run redoes them); returns how many."""
+        """Forgets lines of steps after `step` (a resumed run redoes them), and a line a
+        kill cut short; returns how many lines went. Run before every run's first step,
+        so each logged step has one line whatever was killed when."""
         if not fileio.exists(self.metrics_path):
             return 0
-        records = [json.loads(line) for line in fileio.read_text(self.metrics_path).split("\n")
-                   if line.strip()]
-        kept = [r for r in records if r["step"] <= step]
-        if len(kept) != len(records):
-            fileio.write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
-        return len(records) - len(kept)
+        lines = [line for line in fileio.read_text(self.metrics_path).split("\n") if line.strip()]
+        kept = [line for line in lines if _step_of(line) is not None and _step_of(line) <= step]
+        if len(kept) != len(lines):
+            fileio.write_atomic(self.metrics_path, "".join(line + "\n" for line in kept))
+        return len(lines) - len(kept)
 
     def train_step(self, step, parts, learning_rate, tokens_per_second, skipped, routing):
         record = {"step": step, **{k: float(v) for k, v in parts.items()},
@@ -59,8 +70,18 @@ class RunLog:
                            json.dumps({"step": step, "validation_cross_entropy": float(loss)}) + "\n")
 
     def flush(self):
-        self.train_writer.flush()
-        self.eval_writer.flush()
+        for name in ("train_writer", "eval_writer"):
+            if name in self.__dict__:  # made
+                self.__dict__[name].flush()
+
+
+def _step_of(line):
+    """The step of a metrics.jsonl line; None for a line cut short (or not a record)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record.get("step") if isinstance(record, dict) else None
 
 
 def progress_line(record, total_steps) -> str:

@@ -7,8 +7,9 @@ A model directory holds:
                      checkpoints/data/ the input pipeline's position at the same steps
   tensorboard/       train/ and validation/ summaries
   metrics.jsonl      one line per logged step and per validation
-Re-running into a directory resumes from its latest checkpoint; a different
-model config or data setting there is an error, never an overwrite.
+Re-running into a directory resumes from its newest checkpoint that restores
+(`checkpoints.restore_newest`: damaged ones are skipped, loudly); a different
+model config, data setting or schedule there is an error, never an overwrite.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import tensorflow as tf
 from glam_tf import fileio, initializers
 from glam_tf.config import GlamConfig
 from glam_tf.model import GlamModel
+from glam_tf.training import checkpoints
 from glam_tf.training.host_input import HostInput
 from glam_tf.training.loop import StepOutputs, crosses, make_train_loop, unstack
 from glam_tf.training.loss import lm_loss
@@ -39,6 +41,10 @@ from glam_tf.training.summaries import RunLog, bar_text, progress_line
 
 class ModelDirError(ValueError):
     """The model directory holds a run that this one cannot continue."""
+
+
+class NonFiniteError(ValueError):
+    """Training made a weight or optimizer slot NaN or Inf."""
 
 
 class Trainer:
@@ -77,32 +83,79 @@ class Trainer:
 
     def _open_checkpoints(self):
         """Checkpoint managers for the state and for each data shard's position;
-        resumes from the latest checkpoint there is.
+        resumes from the newest checkpoint there that restores.
 
         The input positions are checkpoints of their own: on a mesh the state's
         checkpoint holds only DTensors, and an iterator's state is not one.
-        All are saved at every checkpoint step, under the same number.
+        All are saved at every checkpoint step, under the same number. The
+        checkpoints are found by their files (`checkpoints.restore_newest`):
+        damaged ones are skipped, each with a line saying why.
         """
         tc, directory = self.train_config, os.path.join(self.model_dir, "checkpoints")
         state = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                     step=self.step, skipped=self.skipped)
+        data_managers = lambda: _AllOf(self.data.checkpoints(directory, tc.keep_checkpoints))
+        self.data_checkpoints = data_managers()
+        stale_state = checkpoints.state_file_problem(directory)
+        latest, restored_data = checkpoints.restore_newest(
+            directory, lambda path: self._restore(state, path), self.log)
+        if latest and stale_state:  # the managers below read the state files
+            for manager_dir in [directory, *self.data_checkpoints.directories()]:
+                checkpoints.rewrite_state(manager_dir, latest)
+            self.data_checkpoints = data_managers()
         self.checkpoints = tf.train.CheckpointManager(state, directory,
                                                       max_to_keep=tc.keep_checkpoints)
-        self.data_checkpoints = _AllOf(self.data.checkpoints(directory, tc.keep_checkpoints))
-        latest = self.checkpoints.latest_checkpoint
-        if not latest:
-            return
-        # Each device reads just its own slices of every saved tensor, whatever
-        # mesh (or single device) wrote them.
-        state.restore(latest).assert_existing_objects_matched()
-        restored_data = self.data_checkpoints.restore(os.path.basename(latest))
+        # Also with no checkpoint: a run killed before its first one logged steps.
         dropped = self.run_log.drop_steps_after(self.steps_done)
-        self.log(f"Resuming {self.model_dir} from step {self.steps_done}"
-                 + (f" (redoing {dropped} logged steps after it)" if dropped else ""))
+        redo = f" (redoing {dropped} logged steps after it)" if dropped else ""
+        if not latest:
+            if dropped:
+                self.log(f"Starting {self.model_dir} from step 0{redo}: no checkpoint yet")
+            return
+        self.log(f"Resuming {self.model_dir} from step {self.steps_done}{redo}")
         if not restored_data:
             self.log(f"The input of step {self.steps_done} was split into other batch shards "
                      f"than these {self.data.count}: the model resumes exactly, but each "
                      "data shard's stream starts from its beginning")
+
+    def _restore(self, state, path) -> bool:
+        """Restores checkpoint `path` (ckpt-N) and the data positions saved with it;
+        CheckpointError when it is damaged or its weights are not finite."""
+        # Each device reads just its own slices of every saved tensor, whatever
+        # mesh (or single device) wrote them.
+        checkpoints.restore_from(state, path)
+        bad = self.non_finite_variables()
+        if bad:
+            raise checkpoints.CheckpointError(
+                f"{path}: NaN or Inf in {len(bad)} variables "
+                f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+        return self.data_checkpoints.restore(os.path.basename(path))
+
+    def non_finite_variables(self) -> list:
+        """Paths of the model's and optimizer's variables holding NaN or Inf."""
+        variables = self._checked_variables
+        flags = self._finite_flags()
+        if self.sharding:
+            flags = self.sharding.to_host(flags)
+        return [v.path for v, ok in zip(variables, np.asarray(flags)) if not ok]
+
+    @functools.cached_property
+    def _checked_variables(self):
+        return [v for v in [*self.model.weights, *self.optimizer.variables]
+                if "float" in str(v.dtype)]
+
+    @functools.cached_property
+    def _finite_flags(self):
+        """A function -> bool [variables]: which variables are all finite, in one call."""
+        check = tf.function(lambda: tf.stack(
+            [tf.reduce_all(tf.math.is_finite(v)) for v in self._checked_variables]))
+        if not self.sharding:
+            return check
+
+        def on_mesh():
+            with self.sharding.active():
+                return check()
+        return on_mesh
 
     def _on_mesh(self, step):
         """step(batch) on the mesh when sharded: batch laid out, results back on the host."""
@@ -196,6 +249,9 @@ class Trainer:
             speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
             bar.draw(step, tc.steps, suffix=bar_text(float(outputs[-1].parts["loss"]), speed))
             logged = False
+            checkpointing = crosses(start, step, tc.checkpoint_every) or last
+            if checkpointing or crosses(start, step, tc.log_every):
+                self._check_finite(step)
             for done, o in enumerate(outputs, start + 1):
                 if done % tc.log_every == 0 or (last and done == step):
                     record = self.run_log.train_step(done, o.parts, self._learning_rate(o.iterations),
@@ -210,7 +266,7 @@ class Trainer:
                 self.run_log.validation(step, loss)
                 bar.clear()
                 self.log(f"step {step}/{tc.steps}  validation cross-entropy {loss:.4f}")
-            if crosses(start, step, tc.checkpoint_every) or last:
+            if checkpointing:
                 self.data_checkpoints.save(checkpoint_number=step)
                 self.checkpoints.save(checkpoint_number=step)
             if out_of_time and step < tc.steps:
@@ -221,6 +277,21 @@ class Trainer:
                 break
         self.run_log.flush()
         return record
+
+    def _check_finite(self, step) -> None:
+        """Stops the run (NonFiniteError) once a weight or slot holds NaN or Inf, before
+        it is logged or checkpointed: the last checkpoint stays the last finite one."""
+        bad = self.non_finite_variables()
+        if not bad:
+            return
+        self.run_log.flush()
+        kept = self.checkpoints.latest_checkpoint
+        raise NonFiniteError(
+            f"step {step}: {len(bad)} variables hold NaN or Inf ({', '.join(bad[:3])}"
+            f"{', ...' if len(bad) > 3 else ''}): stopped without saving them; "
+            + (f"{kept} is the last checkpoint (finite)" if kept else "no checkpoint was saved")
+            + f". Train again with a lower --learning_rate (now "
+            f"{self.train_config.peak_learning_rate:g}) in a new --model_dir")
 
     def _iterations(self) -> int:
         iterations = self.optimizer.iterations.value
@@ -279,17 +350,21 @@ class _AllOf:
     def __init__(self, managers):
         self.managers = managers
 
+    def directories(self) -> list:
+        return [m.directory for m in self.managers]
+
     def save(self, checkpoint_number):
         for manager in self.managers:
             manager.save(checkpoint_number=checkpoint_number)
 
     def restore(self, name) -> bool:
-        """Restores checkpoint `name` (ckpt-N) of every manager; False if one lacks it."""
+        """Restores checkpoint `name` (ckpt-N) of every manager; False if one lacks it,
+        CheckpointError if one is damaged."""
         paths = [os.path.join(m.directory, name) for m in self.managers]
         if not all(fileio.exists(p + ".index") for p in paths):
             return False
         for manager, path in zip(self.managers, paths):
-            manager.checkpoint.restore(path).assert_existing_objects_matched()
+            checkpoints.restore_from(manager.checkpoint, path)
         return True
 
 
@@ -302,14 +377,27 @@ def make_optimizer(train_config: TrainConfig):
 
 def check_model_dir(model_dir, config, train_config) -> bool:
     """Creates model_dir's settings files, or checks they match; True when they existed."""
-    fileio.makedirs(model_dir)
+    existed = check_settings(model_dir, config, train_config)
+    write_settings(model_dir, config, train_config)
+    return existed
+
+
+def check_settings(model_dir, config, train_config) -> bool:
+    """Checks that a run with these settings may continue in model_dir, writing
+    nothing; True when model_dir holds a run's settings already.
+
+    Raises:
+      ModelDirError: another model config, data setting or schedule is there,
+        or its settings files are unreadable.
+    """
     config_path = os.path.join(model_dir, "config.json")
     train_path = os.path.join(model_dir, "train.json")
     if not fileio.exists(config_path):
-        fileio.write_atomic(config_path, config.to_json())
-        fileio.write_atomic(train_path, train_config.to_json())
+        if checkpoints.has_checkpoints(os.path.join(model_dir, "checkpoints")):
+            raise ModelDirError(f"{config_path} is missing but {model_dir} has checkpoints: "
+                                "put it back, or use a new --model_dir")
         return False
-    existing = GlamConfig.from_json(fileio.read_text(config_path))
+    existing = GlamConfig.from_json(_read_settings(config_path))
     if existing != config:
         changed = [f"{f.name}={getattr(existing, f.name)!r} (asked: {getattr(config, f.name)!r})"
                    for f in dataclasses.fields(config)
@@ -318,11 +406,34 @@ def check_model_dir(model_dir, config, train_config) -> bool:
             f"{config_path} holds another model config ({', '.join(changed)}); "
             "use a new --model_dir, or the same preset and --set values to resume")
     if fileio.exists(train_path):
-        saved = json.loads(fileio.read_text(train_path))
-        different = [k for k, v in train_config.data_identity().items() if saved.get(k) != v]
-        if different:
-            raise ModelDirError(
-                f"{train_path} was trained with other data settings "
-                f"({', '.join(f'{k}={saved.get(k)!r}' for k in different)}); resuming with "
-                "them changed would not continue the same run: use a new --model_dir")
+        saved = json.loads(_read_settings(train_path))
+        for kind, settings in (("data", train_config.data_identity()),
+                               ("optimizer and schedule", train_config.schedule())):
+            different = [k for k, v in settings.items() if k in saved and saved[k] != v]
+            if different:
+                raise ModelDirError(
+                    f"{train_path} was trained with other {kind} settings "
+                    f"({', '.join(f'{k}={saved[k]!r} (asked: {settings[k]!r})' for k in different)}"
+                    "); resuming with "
+                    "them changed would not continue the same run: give the same values, "
+                    "or use a new --model_dir")
     return True
+
+
+def _read_settings(path) -> str:
+    text = fileio.read_text(path, errors="replace")
+    try:
+        json.loads(text)
+    except ValueError as error:
+        raise ModelDirError(f"{path} is not valid JSON ({error}): the model dir is "
+                            "damaged; restore the file or use a new --model_dir") from None
+    return text
+
+
+def write_settings(model_dir, config, train_config) -> None:
+    """Writes model_dir's config.json and train.json where missing (after
+    `check_settings`: the ones there match); model_dir made if missing."""
+    fileio.makedirs(model_dir)
+    for name, text in (("config.json", config.to_json()), ("train.json", train_config.to_json())):
+        if not fileio.exists(os.path.join(model_dir, name)):
+            fileio.write_atomic(os.path.join(model_dir, name), text)

@@ -39,7 +39,7 @@ def test_run_killed_with_sigkill_resumes_with_the_uninterrupted_losses(tmp_path,
     killed_dir = tmp_path / "killed"
     run = _glam("train", "--model_dir", str(killed_dir), "--tokenizer", tokenizer, *args)
     # Killed once ckpt-8 is complete: its index written and the state file naming it.
-    # (Killed between the two, a run restarts from step 0: issue 15's territory.)
+    # (A kill between the two resumes from ckpt-8 as well: test_model_dir_recovery.py.)
     state = killed_dir / "checkpoints" / "checkpoint"
     complete = lambda: ((killed_dir / "checkpoints" / "ckpt-8.index").exists() and state.exists()
                         and '"ckpt-8"' in state.read_text())

@@ -168,3 +168,58 @@ def test_the_progress_bar_shows_step_loss_and_throughput():
     screen = Terminal()
     ProgressBar(screen, width=10).draw(5, 10, suffix=bar_text(3.25, 1234.0))
     assert screen.getvalue() == "\r[#####.....] 5/10  loss 3.2500  1,234 tok/s"
+
+def test_a_run_killed_before_its_first_checkpoint_leaves_one_record_per_step(tmp_path):
+    run = dataclasses.replace(RUN, steps=4, log_every=1)
+    # What two killed starts left: steps 1-2 logged twice, a line cut short, no checkpoint.
+    lines = [json.dumps({"step": s, "loss": 1.0}) for s in (1, 2, 1, 2)] + ['{"step": 3, "lo']
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines))
+    messages = []
+    _trainer(tmp_path, run=run, log=messages.append).train()
+    assert messages[0] == f"Starting {tmp_path} from step 0 (redoing 5 logged steps after it): " \
+                          "no checkpoint yet"
+    assert [r["step"] for r in _metrics(tmp_path) if "loss" in r] == [1, 2, 3, 4]
+
+
+def test_weights_turning_non_finite_stop_the_run_and_keep_the_last_finite_checkpoint(tmp_path):
+    from glam_tf.training.trainer import NonFiniteError
+
+    trainer = _trainer(tmp_path, run=dataclasses.replace(RUN, steps=4))
+    trainer.train()
+    poisoned = trainer.model.embedding.numpy()
+    poisoned[0, 0] = np.inf  # as an infinite update leaves it: loss and gradients stay finite
+    trainer.model.embedding.assign(poisoned)
+    trainer.train_config = dataclasses.replace(RUN, steps=8)
+    with pytest.raises(NonFiniteError, match=r"step 6: 1 variables hold NaN or Inf .*ckpt-4 "
+                                             r"is the last checkpoint"):
+        trainer.train()
+    assert trainer.checkpoints.latest_checkpoint.endswith("ckpt-4")
+    assert max(r["step"] for r in _metrics(tmp_path)) == 4  # step 6 is not logged
+    # A checkpoint of such weights (as a run without this check saved them) is
+    # skipped at the next start, which resumes from the finite one.
+    trainer.data_checkpoints.save(checkpoint_number=6)
+    trainer.checkpoints.save(checkpoint_number=6)
+    messages = []
+    assert _trainer(tmp_path, run=dataclasses.replace(RUN, steps=8),
+                    log=messages.append).steps_done == 4
+    assert "ckpt-6: NaN or Inf in 1 variables (glam_model" in messages[0], messages
+
+
+def test_train_settings_are_named_by_their_flags_and_must_be_finite():
+    from glam_tf.config import ConfigError
+
+    for field, value, words in (("steps", 0, "--steps 0: must be an integer >= 1"),
+                                ("peak_learning_rate", float("inf"), "--learning_rate inf"),
+                                ("peak_learning_rate", float("nan"), "--learning_rate nan"),
+                                ("eval_batches", 0, "TrainConfig.eval_batches=0")):
+        with pytest.raises(ConfigError) as error:
+            dataclasses.replace(RUN, **{field: value})
+        assert str(error.value).startswith(words), str(error.value)
+        assert "GlamConfig" not in str(error.value)
+
+
+def test_a_resume_with_another_schedule_is_refused(tmp_path):
+    _trainer(tmp_path)
+    with pytest.raises(ModelDirError, match="peak_learning_rate=0.01"):
+        check_model_dir(str(tmp_path), SMALL, dataclasses.replace(RUN, peak_learning_rate=0.02))
+    assert json.loads((tmp_path / "train.json").read_text())["peak_learning_rate"] == 0.01
