@@ -1,6 +1,7 @@
 """Scoring rules on real PIQA and BoolQ dev examples, through the trained test model.
 
-The examples come from ../shared/data/real-samples, turned into TFDS examples by
+The examples come from tests/data/real_samples (a copy of the project's real
+samples), turned into TFDS examples by
 the real builders' own `_generate_examples` (no download, no prepare step), and
 are formatted and normalized by the registered GLaM tasks.
 """
@@ -19,16 +20,8 @@ from glam_tf.tasks import REGISTRY, CallableSource
 
 
 
-def _samples() -> str:
-    """../shared/data/real-samples, seen from the repository or any folder above it."""
-    for parent in pathlib.Path(__file__).resolve().parents:
-        found = parent / "shared" / "data" / "real-samples"
-        if found.is_dir():
-            return str(found)
-    pytest.fail("no shared/data/real-samples folder above the repository")
-
-
-SAMPLES = _samples()
+# The repository's copy of ../shared/data/real-samples (tests/data/real_samples/README.md).
+SAMPLES = str(pathlib.Path(__file__).parents[1] / "data" / "real_samples")
 
 
 def _real_task(name, tfds_name, generate):
