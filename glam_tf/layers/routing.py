@@ -37,6 +37,7 @@ class RoutingStats(NamedTuple):
     fraction_routed: tf.Tensor   # [K + 1] share of tokens sent to 0, 1, .., K experts
     expert_load: tf.Tensor       # [E] share of kept choices each expert received
     over_capacity: tf.Tensor     # [K] share of choice-k assignments dropped for capacity
+    router_entropy: tf.Tensor    # scalar mean entropy (nats) of the gate softmax per token
 
 
 def expert_capacity(group_size, num_experts, capacity_factor, min_capacity):
@@ -131,6 +132,9 @@ def _stats(logits, gates, one_hot_1, real, wanted, routing):
     total_real = tf.reduce_sum(real)
     z = tf.square(tf.reduce_logsumexp(logits, axis=-1))
     router_z_loss = _safe_div(tf.reduce_sum(z * real), total_real)
+    # -sum_e p log p, with log p from the logits so that a 0 gate adds 0, not NaN.
+    entropy = -tf.reduce_sum(gates * tf.nn.log_softmax(logits, axis=-1), axis=-1)
+    router_entropy = _safe_div(tf.reduce_sum(entropy * real), total_real)
 
     kept = tf.cast(routing.kept, tf.float32)                       # [G, S, K]
     top_k = kept.shape[-1]
@@ -142,7 +146,8 @@ def _stats(logits, gates, one_hot_1, real, wanted, routing):
     expert_load = _safe_div(load, tf.reduce_sum(load))
     over_capacity = _safe_div(tf.reduce_sum(wanted - kept, axis=[0, 1]),
                               tf.reduce_sum(wanted, axis=[0, 1]))
-    return RoutingStats(aux_loss, router_z_loss, fraction_routed, expert_load, over_capacity)
+    return RoutingStats(aux_loss, router_z_loss, fraction_routed, expert_load, over_capacity,
+                        router_entropy)
 
 
 def _safe_div(numerator, denominator):

@@ -50,6 +50,10 @@ class RunLog:
             # [MoE layer][expert]: share of the step's kept choices each expert got.
             record["expert_load"] = [[round(float(x), 6) for x in np.asarray(stats.expert_load)]
                                      for stats in routing]
+            # [MoE layer]: tokens with no expert kept, and the gate softmax's mean entropy.
+            record["dropped_token_fraction"] = [round(float(stats.fraction_routed[0]), 6)
+                                                for stats in routing]
+            record["router_entropy"] = [round(float(stats.router_entropy), 6) for stats in routing]
         fileio.append_text(self.metrics_path, json.dumps(record) + "\n")
         with self.train_writer.as_default(step=step):
             for name, value in scalars.items():
@@ -59,6 +63,7 @@ class RunLog:
                 prefix = f"moe_{i}"
                 tf.summary.histogram(f"{prefix}/expert_load", stats.expert_load)
                 tf.summary.scalar(f"{prefix}/dropped_token_fraction", stats.fraction_routed[0])
+                tf.summary.scalar(f"{prefix}/router_entropy", stats.router_entropy)
                 for k, ratio in enumerate(np.asarray(stats.over_capacity)):
                     tf.summary.scalar(f"{prefix}/over_capacity_{k + 1}", ratio)
         return record

@@ -55,6 +55,7 @@ def reference_top_k_routing(logits, padding_mask, *, top_k, capacity,
 
     aux_values = []
     z_values = []
+    entropy_values = []
     kept_count_histogram = [0] * (top_k + 1)
     load = [0] * num_experts
     wanted_per_choice = [0] * top_k
@@ -127,6 +128,7 @@ def reference_top_k_routing(logits, padding_mask, *, top_k, capacity,
                 continue
             total_real += 1
             z_values.append(_logsumexp([float(v) for v in logits[g, s]]) ** 2)
+            entropy_values.append(-sum(p * math.log(p) for p in gates_of_token[s] if p > 0))
             kept_count_histogram[int(sum(kept[g, s]))] += 1
             for k in range(top_k):
                 if wanted[g, s, k]:
@@ -145,6 +147,7 @@ def reference_top_k_routing(logits, padding_mask, *, top_k, capacity,
         wanted=wanted,
         aux_loss=sum(aux_values) / len(aux_values) if aux_values else 0.0,
         router_z_loss=sum(z_values) / len(z_values) if z_values else 0.0,
+        router_entropy=sum(entropy_values) / len(entropy_values) if entropy_values else 0.0,
         fraction_routed=np.array([c / total_real if total_real else 0.0
                                   for c in kept_count_histogram]),
         expert_load=np.array([c / total_kept if total_kept else 0.0 for c in load]),

@@ -47,7 +47,7 @@ def _assert_matches_reference(got, want, context=""):
     np.testing.assert_allclose(got["gate"], want["gate"], rtol=1e-5, atol=1e-7,
                                err_msg=f"gate {context}")
     for name in ("aux_loss", "router_z_loss", "fraction_routed", "expert_load",
-                 "over_capacity"):
+                 "over_capacity", "router_entropy"):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-7,
                                    err_msg=f"{name} {context}")
 
@@ -244,7 +244,7 @@ def test_padding_token_logits_do_not_change_losses_or_stats(top_k):
     kwargs = dict(top_k=top_k, capacity=2)
     a, b = _route(logits, mask, **kwargs), _route(other, mask, **kwargs)
     for name in ("aux_loss", "router_z_loss", "fraction_routed", "expert_load",
-                 "over_capacity"):
+                 "over_capacity", "router_entropy"):
         np.testing.assert_allclose(a[name], b[name], rtol=1e-6, err_msg=name)
     real = mask > 0
     for name in ("kept", "gate"):
@@ -258,7 +258,7 @@ def test_all_padding_gives_zero_losses_and_no_routing():
     assert not got["kept"].any()
     assert (got["gate"] == 0).all()
     for name in ("aux_loss", "router_z_loss", "fraction_routed", "expert_load",
-                 "over_capacity"):
+                 "over_capacity", "router_entropy"):
         np.testing.assert_array_equal(got[name], np.zeros_like(got[name]), err_msg=name)
 
 
@@ -333,3 +333,11 @@ def test_expert_capacity_examples(group_size, num_experts, factor, min_capacity,
     assert expert_capacity(group_size, num_experts, factor, min_capacity) == expected
     tensor = expert_capacity(tf.constant(group_size), num_experts, factor, min_capacity)
     assert int(tensor) == expected, "int32 tensor group size must give the same capacity"
+
+
+def test_router_entropy_is_log_e_for_equal_logits_and_near_zero_for_a_sure_gate():
+    equal = _route(np.zeros((1, 4, 8)), np.ones((1, 4)), top_k=2, capacity=4)
+    np.testing.assert_allclose(equal["router_entropy"], np.log(8.0), rtol=1e-6)
+    sure = np.full((1, 4, 8), -30.0)
+    sure[0, :, 3] = 30.0
+    assert float(_route(sure, np.ones((1, 4)), top_k=2, capacity=4)["router_entropy"]) < 1e-6
