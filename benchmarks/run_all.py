@@ -6,12 +6,16 @@
                                    0.1B/64E shapes
   2  benchmarks/train_throughput.py  training MFU of glam_tiny, dense_tiny and the
                                    0.1B/64E MoE layer step against the matmul peak
-  3  benchmarks/moe_vs_dense.py    glam_tiny vs a FLOP-matched dense model, 3 seeds:
-                                   validation cross-entropy and curves (PNG)
+  3  benchmarks/moe_vs_dense.py    8-expert MoE vs a FLOP-matched dense model, per
+                                   FFN style, learning rates swept, 3 seeds: validation
+                                   cross-entropy and curves (PNG); knowledge corpus
+                                   (bash benchmarks/corpus/setup.sh first)
   4  benchmarks/decode.py          decoding tokens/s with and without the KV cache
   5  benchmarks/compiled_steps.py  tokens/s of glam_tiny training and the 0.1B/64E
                                    MoE layer step, with and without XLA, 1 or 10
                                    steps per tf.function call
+  6  benchmarks/experts_sweep.py   8, 16, 32 experts vs dense at the same activated
+                                   FLOPs: validation cross-entropy and curves (PNG)
 
 Each item runs as its own process (one after the other, never two at once);
 its full output goes to --log_dir and its ratio lines (benchmarks/ratios.py
@@ -20,7 +24,7 @@ format) are printed here as they come:
 --quick runs every item at toy sizes (about a minute; what tests/benchmarks
 runs): the figures of a quick run are not the documented ones.
 
-    python benchmarks/run_all.py [--items 1,2,3,4,5] [--quick] [--no-anchors] [--log_dir DIR]
+    python benchmarks/run_all.py [--items 1,2,3,4,5,6] [--quick] [--no-anchors] [--log_dir DIR]
 
 Items 1-4 take about 20-25 minutes on 2 cores (item 3 about 13, item 1 about
 5: Mixtral's step at the 0.1B/64E shape alone takes 25-50 s; items 2 and 4
@@ -52,12 +56,17 @@ ITEMS = {
            "--matmul-n", "1024", "--no-moe-layer"]),
     "3": ("MoE vs dense quality", "moe_vs_dense.py", [],
           ["--steps", "4", "--seeds", "0", "--eval_every", "2", "--eval_batches", "1",
-           "--batch_size", "2", "--seq_len", "32", "--tokenizer_documents", "300"]),
+           "--batch_size", "2", "--seq_len", "32", "--tokenizer_documents", "300",
+           "--data", "embedded", "--learning_rates", "0.01,0.02", "--sweep_steps", "2"]),
     "4": ("decode with and without cache", "decode.py", [],
           ["--prompt_lengths", "16", "--new_tokens", "4", "--rounds", "1"]),
     "5": ("XLA and steps per call", "compiled_steps.py", [],
           ["--rounds", "1", "--loops", "2", "--steps", "2", "--batch-size", "2",
            "--seq-len", "32", "--layer", "tiny"]),
+    "6": ("experts sweep", "experts_sweep.py", [],
+          ["--steps", "4", "--seeds", "0", "--eval_every", "2", "--eval_batches", "1",
+           "--batch_size", "2", "--seq_len", "32", "--tokenizer_documents", "300",
+           "--data", "embedded", "--experts", "2,4"]),
 }
 
 
@@ -81,7 +90,9 @@ def run_item(key, quick, no_anchors, log_dir, extra):
     if key == "1" and no_anchors:
         command.append("--no-anchors")
     if key == "3" and quick:
-        command += ["--plot", os.path.join(log_dir, "moe_vs_dense.png")]
+        command += ["--plot_dir", log_dir]
+    if key == "6" and quick:
+        command += ["--plot", os.path.join(log_dir, "experts_sweep.png")]
     command += extra.get(key, [])
     log_path = os.path.join(log_dir, f"item{key}_{os.path.splitext(script)[0]}.log")
     print(f"# item {key}: {title}: {' '.join(command[1:])}", flush=True)
@@ -104,7 +115,7 @@ def run_item(key, quick, no_anchors, log_dir, extra):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", default="1,2,3,4,5", help="comma list of 1,2,3,4,5")
+    parser.add_argument("--items", default="1,2,3,4,5,6", help="comma list of 1,2,3,4,5,6")
     parser.add_argument("--quick", action="store_true", help="toy sizes (a smoke run)")
     parser.add_argument("--no-anchors", action="store_true",
                         help="item 1 without the anchor venv (our variants only)")
