@@ -89,6 +89,32 @@ def test_a_continuation_longer_than_the_window_is_skipped_and_counted_not_fatal(
     assert "! examples not scored: t/rank 0-shot 1 continuation_too_long (of 4)" in table
 
 
+def test_a_candidate_without_tokens_of_its_own_is_skipped_and_counted_not_fatal():
+    # A tokenizer that drops extra spaces gives " " no token after its context: a
+    # per-token score would divide by 0, and the model-dir scorer refuses the row.
+    rows = [{"q": "Q one", "c": [" good", " bad"], "label": 0},
+            {"q": "Q two", "c": [" good", " "], "label": 0}]
+    backend = WordBackend()
+    result = evaluate(_rank_task(rows), backend)
+    assert result["skipped"] == {"continuation_without_tokens": 1}
+    assert result["num_examples"] == 1 and result["metrics"] == {"accuracy": 1.0}
+    assert " " not in backend.scored
+
+
+def test_a_continuation_too_long_after_the_unconditional_context_is_skipped_too():
+    # Words: "Qx y" gives "x y" 1 word after "Q"; after "Answer: " it has 2, more
+    # than max_length 2 leaves (1), so its unconditional row cannot be scored.
+    rows = [{"q": "Q", "c": ["x y", " c"], "label": 0},
+            {"q": "Q", "c": [" c", " d"], "label": 0}]
+    backend = WordBackend(max_length=2)
+    task = _rank_task(rows, normalization="unconditional", unconditional_context="Answer: ")
+    result = evaluate(task, backend)
+    assert result["skipped"] == {"continuation_too_long": 1} and result["num_examples"] == 1
+    assert "x y" not in backend.scored
+    # Ranked by plain per-token scores, the same example fits and is scored.
+    assert evaluate(_rank_task(rows), WordBackend(max_length=2))["skipped"] == {}
+
+
 def test_a_too_long_context_is_cut_by_the_backend_and_counted():
     rows = [{"q": "word " * 20 + "Q", "c": [" good", " bad"], "label": 0}]
     result = evaluate(_rank_task(rows), WordBackend(max_length=8))
