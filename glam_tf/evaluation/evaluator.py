@@ -15,7 +15,8 @@
   * one example never aborts a run: a prompt that does not fit even without
     shots is cut from the left by the backend (counted in "contexts_cut"); an
     example the scorer cannot score at all (a rank candidate whose
-    continuation alone exceeds max_length - 1 tokens) or that has no gold
+    continuation alone exceeds max_length - 1 tokens, after its prompt or the
+    unconditional context, or has no token of its own) or that has no gold
     label or answer is skipped and counted in "skipped" by reason; metrics are
     over the scored examples. A task none of whose examples can be scored is
     an error.
@@ -25,6 +26,7 @@ the cells where shots were dropped or examples skipped, and says by how many.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Optional, Sequence
 
@@ -120,13 +122,14 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
                                                      max_tokens, pool)
     budget, max_length = _limits(task, backend, max_tokens, max_new)
     skipped, cut, kept, reasons = {}, 0, [], {}
+    count = (functools.lru_cache(maxsize=None)(backend.count_tokens)
+             if getattr(backend, "can_count_tokens", False) else None)
     for i, example in enumerate(prompted):
         reason = None if scorer.has_gold(example) else NO_GOLD
-        if (reason is None and budget is not None
-                and shots_lib.prompt_tokens(example, backend.count_tokens) > budget):
-            if max_length is not None:
-                reason = scorer.unscorable(example, max_length, backend.count_tokens)
-            cut += reason is None
+        if reason is None and count is not None:
+            reason = scorer.unscorable(task, example, max_length, count)
+        if reason is None and budget is not None:
+            cut += shots_lib.prompt_tokens(example, count) > budget
         if reason is None:
             kept.append(i)
         else:

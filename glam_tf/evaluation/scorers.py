@@ -6,7 +6,8 @@ A Scorer owns everything its kind needs:
   rank                 whether its examples carry candidates (`Formatted.is_rank`)
   check_task(task)     the Task fields the kind needs or refuses (raises FieldRule)
   prompt_budget(...)   how many prompt tokens fit (fewer shots are kept if not)
-  unscorable(...)      why one example cannot be scored at all, or None
+  unscorable(...)      why one example cannot be scored at all (a reason counted in
+                       the results' "skipped"), or None
   has_gold(example)    whether the example has a gold label/answer to score against
   score(...)           the metrics and per-example predictions of prompted examples
 
@@ -38,6 +39,7 @@ from glam_tf.evaluation.normalization import normalization_problem
 # (No import of glam_tf.tasks here: `Task` validates its kind with this table.)
 RANK, RANK_GROUPED, GENERATE, GENERATE_DROP = "rank", "rank_grouped", "generate", "generate_drop"
 TOO_LONG = "continuation_too_long"
+NO_TOKENS = "continuation_without_tokens"
 NO_GOLD = "no_gold"
 
 
@@ -80,7 +82,9 @@ class Scorer:
     def prompt_budget(self, max_length: int, max_new_tokens: int) -> int:
         raise NotImplementedError
 
-    def unscorable(self, example, max_length: int, count_tokens) -> Optional[str]:
+    def unscorable(self, task, example, max_length: Optional[int],
+                   count_tokens) -> Optional[str]:
+        """Why `example` (prompted) cannot be scored, or None; max_length None: unknown."""
         return None
 
     def has_gold(self, example) -> bool:
@@ -104,11 +108,19 @@ class RankScorer(Scorer):
     def prompt_budget(self, max_length: int, max_new_tokens: int) -> int:
         return max_length - 1  # the scorers put an EOS in front of every row
 
-    def unscorable(self, example, max_length, count_tokens):
-        # A row is [EOS] + context + continuation, the context cut from the left;
-        # a continuation needs room for at least one token before it.
-        for context, continuation in example.pairs():
-            if count_tokens(context + continuation) - count_tokens(context) > max_length - 1:
+    def unscorable(self, task, example, max_length, count_tokens):
+        # A row is [EOS] + context + continuation, the context cut from the left; a
+        # continuation needs a token of its own (per-token scores divide by the count)
+        # and room for at least one token before it, after its prompt and, for
+        # "unconditional", after the unconditional context too (its tokens may differ).
+        pairs = list(example.pairs())
+        if task.unconditional_context is not None:
+            pairs += [(task.unconditional_context, c) for c in example.candidates]
+        for context, continuation in pairs:
+            tokens = count_tokens(context + continuation) - count_tokens(context)
+            if tokens < 1:
+                return NO_TOKENS
+            if max_length is not None and tokens > max_length - 1:
                 return TOO_LONG
         return None
 

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from glam_tf.evaluation import scorers
-from glam_tf.evaluation.evaluator import evaluate, format_table
+from glam_tf.evaluation.evaluator import evaluate, evaluate_all, format_table
 from glam_tf.tasks import CallableSource, Formatted, Task, TaskError
 
 
@@ -89,11 +89,67 @@ def test_a_continuation_longer_than_the_window_is_skipped_and_counted_not_fatal(
     assert "! examples not scored: t/rank 0-shot 1 continuation_too_long (of 4)" in table
 
 
+def test_a_candidate_without_tokens_of_its_own_is_skipped_and_counted_not_fatal():
+    # A tokenizer that drops extra spaces gives " " no token after its context: a
+    # per-token score would divide by 0, and the model-dir scorer refuses the row.
+    rows = [{"q": "Q one", "c": [" good", " bad"], "label": 0},
+            {"q": "Q two", "c": [" good", " "], "label": 0}]
+    backend = WordBackend()
+    result = evaluate(_rank_task(rows), backend)
+    assert result["skipped"] == {"continuation_without_tokens": 1}
+    assert result["num_examples"] == 1 and result["metrics"] == {"accuracy": 1.0}
+    assert " " not in backend.scored
+
+
+def test_a_continuation_too_long_after_the_unconditional_context_is_skipped_too():
+    # Words: "Qx y" gives "x y" 1 word after "Q"; after "Answer: " it has 2, more
+    # than max_length 2 leaves (1), so its unconditional row cannot be scored.
+    rows = [{"q": "Q", "c": ["x y", " c"], "label": 0},
+            {"q": "Q", "c": [" c", " d"], "label": 0}]
+    backend = WordBackend(max_length=2)
+    task = _rank_task(rows, normalization="unconditional", unconditional_context="Answer: ")
+    result = evaluate(task, backend)
+    assert result["skipped"] == {"continuation_too_long": 1} and result["num_examples"] == 1
+    assert "x y" not in backend.scored
+    # Ranked by plain per-token scores, the same example fits and is scored.
+    assert evaluate(_rank_task(rows), WordBackend(max_length=2))["skipped"] == {}
+
+
 def test_a_too_long_context_is_cut_by_the_backend_and_counted():
     rows = [{"q": "word " * 20 + "Q", "c": [" good", " bad"], "label": 0}]
     result = evaluate(_rank_task(rows), WordBackend(max_length=8))
     assert result["contexts_cut"] == 1 and result["skipped"] == {}
     assert result["metrics"] == {"accuracy": 1.0}
+
+
+def test_shots_used_are_reported_per_example_and_as_their_mean_over_scored_examples():
+    # Each shot "Sn good" adds 2 words; max_length 8 leaves 7 for context + candidate.
+    shots = [{"q": f"S{i}", "c": [" good", " bad"], "label": 0} for i in range(3)]
+    rows = [{"q": "Q", "c": [" good", " bad"], "label": 0},            # 2 words: 2 shots fit
+            {"q": "Q x x", "c": [" good", " bad"], "label": 0},        # 4 words: 1 fits
+            {"q": "Q x x x x", "c": [" good", " bad"], "label": 0},    # 6 words: none
+            {"q": "Q", "c": [" good" * 9, " bad"], "label": 0}]        # skipped: too long
+    splits = {"validation": rows, "train": shots}
+    task = _rank_task(rows, source=CallableSource(lambda split: splits[split]),
+                      few_shot_split="train")
+    lines = []
+    [result] = evaluate_all([task], WordBackend(max_length=8), [2], log=lines.append)
+    assert [p["shots_used"] for p in result["predictions"]] == [2, 1, 0, 0]
+    assert result["shots_dropped"] == 0 + 1 + 2 + 2
+    # The mean is over the 3 scored examples (1.0), not the 4 (0.75).
+    assert result["shots_used_mean"] == pytest.approx(1.0)
+    assert lines[0].endswith("(skipped: 1 continuation_too_long) (mean shots used 1.00)")
+    table = format_table([result]).splitlines()
+    assert table[0].split() == ["task", "metric", "2-shot*"]
+    assert table[2].split() == ["t/rank", "accuracy", "100.0*!"]
+    assert any(l.startswith("* fewer shots than the column's")
+               and l.endswith("mean shots used: t/rank 2-shot 1.00") for l in table)
+    # A few-shot split smaller than the column's shot count is marked the same way.
+    small = dataclasses.replace(task, source=CallableSource(
+        lambda split: splits[split][:1] if split == "train" else rows[:2]))
+    result = evaluate(small, WordBackend(), shots=2)
+    assert result["shots_used_mean"] == 1.0 and result["shots_dropped"] == 0
+    assert format_table([result]).splitlines()[0].split()[-1] == "2-shot*"
 
 
 def test_examples_without_gold_are_skipped_and_a_task_with_none_scorable_is_an_error():
