@@ -17,9 +17,12 @@ def _paper(layers, d_model, d_ff, heads, experts):
                       head_dim=64 if d_model == 768 else 128, num_experts=experts)
 
 
+# The CPU presets put the MoE feed-forward second in each pair (moe_offset=1), not
+# first as the paper presets do: at 4 blocks, MoE-first trained measurably worse
+# (docs/parameters.md, "Which block of a pair is the MoE one").
 _TINY = GlamConfig(vocab_size=2048, num_layers=4, d_model=128, d_ff=512, num_heads=4,
                    head_dim=32, num_experts=8, group_size=256, max_seq_len=128,
-                   min_expert_capacity=4)
+                   min_expert_capacity=4, moe_offset=1)
 
 PRESETS: dict[str, GlamConfig] = {
     # name: config                                        # total / activated params

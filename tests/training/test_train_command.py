@@ -82,7 +82,7 @@ def test_glam_train_on_a_virtual_mesh_logs_the_layout_of_every_weight(tmp_path, 
     output, _ = run.communicate(timeout=600)
     assert run.returncode == 0, output
     assert "Mesh {'batch': 2, 'expert': 4}" in output
-    assert "block_0/moe/wi_0" in output and "['expert', 'unsharded', 'unsharded']" in output
+    assert "block_1/moe/wi_0" in output and "['expert', 'unsharded', 'unsharded']" in output
     assert "step 5/5" in output and "Done: 5 steps" in output
 
     too_big = _glam("train", "--virtual_devices", "8", "--mesh", "batch:4,expert:4",
