@@ -60,7 +60,10 @@ def matched_dense_d_ff(config, multiple=8):
 
 def dense_config(config):
     """The dense arm of MoE `config`: same everything, one FFN per block, FLOP-matched."""
-    return dataclasses.replace(config, num_experts=0, d_ff=matched_dense_d_ff(config))
+    # moe_offset means nothing without experts: the default, so that one dense run
+    # serves every MoE arm it matches.
+    return dataclasses.replace(config, num_experts=0, d_ff=matched_dense_d_ff(config),
+                               moe_offset=0)
 
 
 def describe(config):
