@@ -135,11 +135,15 @@ class MoeFeedForward(keras.layers.Layer):
         source = tf.scatter_nd(tf.reshape(slot_row, [-1, 1]),
                                tf.reshape(token_row - num_tokens, [-1]), [num_slots + 1])
         source = source[:num_slots] + num_tokens
-        tokens = tf.concat([tf.reshape(groups, [-1, m]), tf.zeros([1, m], groups.dtype)], 0)
+        # A zero row padded on, not concatenated: with tf.concat here, turning the
+        # training step into XLA ran the routing's cumsum element by element in
+        # XLA's interpreter (value inference, seen in a debugger): the 0.1B/64E
+        # step did not compile in 7.5 minutes. Same values either way.
+        tokens = tf.pad(tf.reshape(groups, [-1, m]), [[0, 1], [0, 0]])
         buffers = tf.reshape(tf.gather(tokens, source),
                              [self.num_experts, num_groups, capacity, m])
         outputs = tf.reshape(self._experts(buffers), [-1, m])
-        outputs = tf.concat([outputs, tf.zeros([1, m], outputs.dtype)], 0)
+        outputs = tf.pad(outputs, [[0, 1], [0, 0]])
         picked = tf.gather(outputs, slot_row)                                      # [G,S,K,M]
         return tf.einsum("gskm,gsk->gsm", picked, tf.cast(routing.gate, picked.dtype))
 

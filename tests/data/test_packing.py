@@ -128,3 +128,33 @@ def test_iterator_checkpoint_resume_gives_identical_batches(tokenizer, tmp_path,
         got = next(restored)
         for k in KEYS:
             np.testing.assert_array_equal(got[k].numpy(), want[k].numpy())
+
+
+def _documents_packed(dataset):
+    """The documents (token lists, EOS-ended) packed into a one-pass dataset, in order."""
+    tokens = [t for batch in dataset.as_numpy_iterator()
+              for row in batch["token_ids"] for t in row.tolist() if t != PAD_ID]
+    documents, current = [], []
+    for t in tokens:
+        current.append(t)
+        if t == EOS_ID:
+            documents.append(current)
+            current = []
+    assert current == []  # the last document ends with its EOS
+    return documents
+
+
+def test_host_shards_pack_every_shard_th_document_of_the_one_host_stream(tokenizer):
+    # Per-host input on a mesh: shard s of B packs documents s, s + B, ... of
+    # the same seeded, shuffled stream, so the hosts together read each
+    # document once. Reference: the one-host stream, sliced.
+    source = TextSource(embedded_documents()[:40])
+
+    def packed(shard):
+        return _documents_packed(make_dataset(source, tokenizer, batch_size=2, row_length=32,
+                                              seed=3, split="train", repeat=False, shard=shard))
+
+    whole = packed((0, 1))
+    assert len(whole) > 20
+    for index in range(3):
+        assert packed((index, 3)) == whole[index::3], index
