@@ -21,6 +21,8 @@ from glam_tf import fileio
 
 STATE_FILE = "checkpoint"
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+# Any file of a saved checkpoint: its index or a data shard.
+_CHECKPOINT_FILE = re.compile(r"^ckpt-(\d+)\.(?:index|data-\d+-of-\d+)$")
 # What TensorFlow's writers leave behind when a save is killed: a sharded
 # save's `ckpt-N_temp/` and the state file's `checkpoint.tmp<uuid hex>`.
 _KILLED_SAVES = (re.compile(r"^ckpt-\d+_temp$"), re.compile(r"^checkpoint\.tmp[0-9a-f]{32}$"))
@@ -47,8 +49,26 @@ def prefix(directory, step) -> str:
 
 
 def has_checkpoints(directory) -> bool:
-    """True when `directory` holds a checkpoint's files or a state file naming one."""
-    return bool(saved_steps(directory)) or fileio.exists(os.path.join(directory, STATE_FILE))
+    """True when `directory` holds a state file or any checkpoint's file (an index or a
+    data shard, of the state's or of a data position's in its subdirectories)."""
+    return bool(file_steps(directory)) or fileio.exists(os.path.join(directory, STATE_FILE))
+
+
+def file_steps(directory) -> dict:
+    """{N: [paths]} of every `ckpt-N.index` and `ckpt-N.data-*` file in `directory`
+    and its subdirectories (the data positions' checkpoints)."""
+    found = {}
+    if not fileio.isdir(directory):
+        return found
+    for name in fileio.listdir(directory):
+        path = os.path.join(os.fspath(directory), name)
+        match = _CHECKPOINT_FILE.match(name)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(path)
+        elif fileio.isdir(path):
+            for step, paths in file_steps(path).items():
+                found.setdefault(step, []).extend(paths)
+    return found
 
 
 def state_file_problem(directory):
@@ -133,6 +153,17 @@ def restore_newest(directory, restore, log=_log_to_stderr, upto=None):
     if fileio.exists(os.path.join(directory, STATE_FILE)):
         raise CheckpointError(f"{os.path.join(directory, STATE_FILE)} is there but no "
                               f"ckpt-N.index file is: the checkpoints of {directory} are gone")
+    # A save killed before the first checkpoint was complete leaves files of one
+    # step (its data positions, or its data shard before the index): start over.
+    # Files of more steps are checkpoints that were complete once.
+    leftovers = file_steps(directory)
+    if len(leftovers) > 1:
+        names = [os.path.relpath(p, directory) for s in sorted(leftovers) for p in leftovers[s]]
+        raise CheckpointError(
+            f"{directory} holds files of the checkpoints of steps "
+            f"{', '.join(map(str, sorted(leftovers)))} ({', '.join(names[:6])}"
+            f"{', ...' if len(names) > 6 else ''}) but no ckpt-N.index of the model's: "
+            "its checkpoints are damaged. Put the missing files back, or use a new --model_dir")
     return None, None
 
 

@@ -144,3 +144,26 @@ def test_killed_exports_temporary_versions_are_removed_and_running_ones_kept(tmp
         os.utime(path, (hours_ago, hours_ago))
     assert exporter.remove_stale_exports(str(base), log=lambda _: None) == [str(old)]
     assert sorted(os.listdir(base)) == [".tmp-3-ba9876543210", ".tmp-keep"]
+
+
+def test_checkpoint_data_without_any_index_or_state_file_is_refused_not_trained_over(
+        capsys, model_dir, trained_model_args):
+    directory = model_dir / "checkpoints"
+    for name in os.listdir(directory):
+        if name.endswith(".index") or name == "checkpoint":
+            os.remove(directory / name)
+    data = sorted(n for n in os.listdir(directory) if ".data-" in n)
+    before = {n: (directory / n).read_bytes() for n in data}
+    code, output = _train(capsys, model_dir, trained_model_args, 6)
+    assert code == 2, output
+    assert f"{directory} holds files of the checkpoints of steps 3, 4, 5" in output
+    assert "no ckpt-N.index of the model's" in output and "Starting" not in output
+    assert {n: (directory / n).read_bytes() for n in data} == before
+
+    # A save killed before the first checkpoint was whole leaves one step's files: a new start.
+    for name in os.listdir(directory):
+        if name.startswith(("ckpt-3.", "ckpt-4.")):
+            os.remove(directory / name)
+    shutil.rmtree(directory / "data")
+    code, output = _train(capsys, model_dir, trained_model_args, 1)
+    assert code == 0 and "from step 0" in output, output
