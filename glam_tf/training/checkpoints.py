@@ -12,6 +12,8 @@ and a directory whose checkpoints all fail is one error naming them all.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import sys
@@ -141,13 +143,13 @@ def restore_newest(directory, restore, log=_log_to_stderr, upto=None):
         if upto is not None and step > upto:
             continue
         path = prefix(directory, step)
-        try:
-            result = restore(path)
-        except CheckpointError as error:
-            skipped.append(str(error))
-            log(f"Skipping {error}")
-            continue
-        return path, result
+        with _unrestored_value_warnings_off():
+            try:
+                return path, restore(path)
+            except CheckpointError as error:
+                problem = str(error)
+        skipped.append(problem)
+        log(f"Skipping {problem}")
     if skipped:
         raise CheckpointError(f"no checkpoint in {directory} restores: " + "; ".join(skipped))
     if fileio.exists(os.path.join(directory, STATE_FILE)):
@@ -165,6 +167,33 @@ def restore_newest(directory, restore, log=_log_to_stderr, upto=None):
             f"{', ...' if len(names) > 6 else ''}) but no ckpt-N.index of the model's: "
             "its checkpoints are damaged. Put the missing files back, or use a new --model_dir")
     return None, None
+
+
+class _UnrestoredValues(logging.Filter):
+    """Drops TensorFlow's warnings about checkpoint values a restore left unrestored."""
+
+    def filter(self, record) -> bool:
+        return not record.getMessage().startswith((
+            "Detecting that an object or model or tf.train.Checkpoint is being deleted "
+            "with unrestored values", "Value in checkpoint could not be found in the "
+                                      "restored object"))
+
+
+@contextlib.contextmanager
+def _unrestored_value_warnings_off():
+    """A restore attempt without TensorFlow's warnings about the values it left unrestored.
+
+    One that fails part-way leaves a record of those; when the failure is
+    handled, TensorFlow logs a warning per value (40 lines for a model read
+    without its optimizer) after the line saying which checkpoint was skipped
+    and why.
+    """
+    logger, unrestored = logging.getLogger("tensorflow"), _UnrestoredValues()
+    logger.addFilter(unrestored)
+    try:
+        yield
+    finally:
+        logger.removeFilter(unrestored)
 
 
 def rewrite_state(directory, path) -> None:
