@@ -25,9 +25,13 @@ STATE_FILE = "checkpoint"
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 # Any file of a saved checkpoint: its index or a data shard.
 _CHECKPOINT_FILE = re.compile(r"^ckpt-(\d+)\.(?:index|data-\d+-of-\d+)$")
-# What TensorFlow's writers leave behind when a save is killed: a sharded
-# save's `ckpt-N_temp/` and the state file's `checkpoint.tmp<uuid hex>`.
+# What killed saves leave behind: in checkpoints/ and its data directories,
+# TensorFlow's sharded save's `ckpt-N_temp/` and state file's
+# `checkpoint.tmp<uuid hex>`; in the model dir, glam_tf.fileio's hidden
+# temporary copy of one of its files (`.config.json.tmp`, `.tokenizer.model.tmp-<hex>`).
 _KILLED_SAVES = (re.compile(r"^ckpt-\d+_temp$"), re.compile(r"^checkpoint\.tmp[0-9a-f]{32}$"))
+_KILLED_WRITES = (re.compile(r"^\.(?:config\.json|train\.json|metrics\.jsonl|tokenizer\.model)"
+                             r"\.tmp(?:-[0-9a-f]{12})?$"),)
 
 
 class CheckpointError(ValueError):
@@ -213,20 +217,27 @@ def rewrite_state(directory, path) -> None:
         + [f"last_preserved_timestamp: {now - 1:.3f}\n"]))
 
 
-def remove_killed_saves(directory, log=_log_to_stderr) -> list:
-    """Removes what killed saves left in `directory` and its subdirectories (the data
-    positions' managers); returns the paths removed. Only TensorFlow's temporary
-    names (`ckpt-N_temp/`, `checkpoint.tmp<hex>`) are touched."""
+def remove_killed_saves(model_dir, log=_log_to_stderr) -> list:
+    """Removes what killed saves left in `model_dir` (`_KILLED_WRITES`) and in its
+    `checkpoints/` tree (`_KILLED_SAVES`); returns the paths removed. No other
+    name is touched, and the model dir's other folders are not even listed."""
+    removed = _remove_temporaries(model_dir, _KILLED_WRITES, recurse=False)
+    removed += _remove_temporaries(os.path.join(os.fspath(model_dir), "checkpoints"),
+                                   _KILLED_SAVES, recurse=True)
+    if removed:
+        log(f"Removed what killed saves left: {', '.join(removed)}")
+    return removed
+
+
+def _remove_temporaries(directory, patterns, recurse) -> list:
     removed = []
     if not fileio.isdir(directory):
         return removed
     for name in fileio.listdir(directory):
         path = os.path.join(os.fspath(directory), name)
-        if any(p.match(name) for p in _KILLED_SAVES):
+        if any(p.match(name) for p in patterns):
             fileio.rmtree(path) if fileio.isdir(path) else fileio.remove(path)
             removed.append(path)
-        elif fileio.isdir(path):
-            removed += remove_killed_saves(path, log=lambda _: None)
-    if removed:
-        log(f"Removed what killed saves left: {', '.join(removed)}")
+        elif recurse and fileio.isdir(path):
+            removed += _remove_temporaries(path, patterns, recurse)
     return removed

@@ -70,6 +70,10 @@ def test_an_unreadable_state_file_or_one_a_save_behind_resumes_from_the_newest_c
     (directory / "ckpt-6_temp").mkdir()
     (directory / "ckpt-6_temp" / "part-00000-of-00001.index").write_text("")
     (directory / "notes.txt").write_text("mine")
+    # ... and what killed writes of the model dir's own files leave (glam_tf.fileio's names).
+    for name in (".train.json.tmp", ".metrics.jsonl.tmp", f".tokenizer.model.tmp-{'c' * 12}"):
+        (model_dir / name).write_text("half")
+    (model_dir / ".notes.txt.tmp").write_text("mine")
     code, output = _train(capsys, model_dir, trained_model_args, 6)
     assert code == 0 and "is unreadable" in output and "from step 5" in output, output
     assert sorted(os.listdir(directory)) == [
@@ -77,6 +81,7 @@ def test_an_unreadable_state_file_or_one_a_save_behind_resumes_from_the_newest_c
         "ckpt-5.data-00000-of-00001", "ckpt-5.index", "ckpt-6.data-00000-of-00001",
         "ckpt-6.index", "data", "notes.txt"]  # the state file repaired: ckpt-3 deleted in turn
     assert not any(name.startswith("checkpoint.tmp") for name in os.listdir(directory / "data"))
+    assert sorted(n for n in os.listdir(model_dir) if n.startswith(".")) == [".notes.txt.tmp"]
 
     # Killed between ckpt-6.index and the state file's update: it still names ckpt-5.
     (directory / "checkpoint").write_text('model_checkpoint_path: "ckpt-5"\n'
