@@ -237,10 +237,14 @@ def _write(path, data) -> None:
 
 
 def check_writable(directory) -> None:
-    """Proves that `directory` (created if missing) takes a new file; else an OSError."""
+    """Proves that `directory` (created if missing) takes a new file; else an OSError
+    naming `directory` (not the probe file, a name the user never gave)."""
     makedirs(directory)
     probe = os.path.join(os.fspath(directory), f".write-test-{uuid.uuid4().hex[:12]}")
-    _write(probe, b"")
+    try:
+        _write(probe, b"")
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, os.fspath(directory)) from None
     remove(probe)
 
 

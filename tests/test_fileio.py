@@ -1,8 +1,10 @@
 """glam_tf.fileio: the same behaviour on a local disk and on ram:// (the tests' gs://)."""
 
+import errno
 import glob
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -97,3 +99,23 @@ def test_files_below_lists_every_file_at_any_depth_hidden_ones_too(tmp_path, whe
     root = str(tmp_path) if where == "local" else _ram_root()
     _make_tree(root)
     assert fileio.files_below(root) == sorted(TREE)
+
+
+def test_a_directory_that_takes_no_file_is_named_in_the_error_not_the_probe_file(tmp_path):
+    if os.geteuid() != 0:
+        target = tmp_path / "ro"
+        target.mkdir()
+        target.chmod(0o555)
+    else:  # root writes through permission bits; sysfs takes no new file from anyone
+        target = Path("/sys/kernel")
+        if not target.is_dir():
+            pytest.skip("running as root on a machine without /sys/kernel")
+    before = sorted(os.listdir(target))
+    try:
+        with pytest.raises(PermissionError) as error:
+            fileio.check_creatable(target / "exports" / "glam")
+    finally:
+        if os.geteuid() != 0:
+            target.chmod(0o755)
+    assert error.value.filename == str(target) and error.value.errno == errno.EACCES
+    assert sorted(os.listdir(target)) == before

@@ -12,6 +12,8 @@ and a directory whose checkpoints all fail is one error naming them all.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import sys
@@ -21,9 +23,15 @@ from glam_tf import fileio
 
 STATE_FILE = "checkpoint"
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
-# What TensorFlow's writers leave behind when a save is killed: a sharded
-# save's `ckpt-N_temp/` and the state file's `checkpoint.tmp<uuid hex>`.
+# Any file of a saved checkpoint: its index or a data shard.
+_CHECKPOINT_FILE = re.compile(r"^ckpt-(\d+)\.(?:index|data-\d+-of-\d+)$")
+# What killed saves leave behind: in checkpoints/ and its data directories,
+# TensorFlow's sharded save's `ckpt-N_temp/` and state file's
+# `checkpoint.tmp<uuid hex>`; in the model dir, glam_tf.fileio's hidden
+# temporary copy of one of its files (`.config.json.tmp`, `.tokenizer.model.tmp-<hex>`).
 _KILLED_SAVES = (re.compile(r"^ckpt-\d+_temp$"), re.compile(r"^checkpoint\.tmp[0-9a-f]{32}$"))
+_KILLED_WRITES = (re.compile(r"^\.(?:config\.json|train\.json|metrics\.jsonl|tokenizer\.model)"
+                             r"\.tmp(?:-[0-9a-f]{12})?$"),)
 
 
 class CheckpointError(ValueError):
@@ -47,8 +55,26 @@ def prefix(directory, step) -> str:
 
 
 def has_checkpoints(directory) -> bool:
-    """True when `directory` holds a checkpoint's files or a state file naming one."""
-    return bool(saved_steps(directory)) or fileio.exists(os.path.join(directory, STATE_FILE))
+    """True when `directory` holds a state file or any checkpoint's file (an index or a
+    data shard, of the state's or of a data position's in its subdirectories)."""
+    return bool(file_steps(directory)) or fileio.exists(os.path.join(directory, STATE_FILE))
+
+
+def file_steps(directory) -> dict:
+    """{N: [paths]} of every `ckpt-N.index` and `ckpt-N.data-*` file in `directory`
+    and its subdirectories (the data positions' checkpoints)."""
+    found = {}
+    if not fileio.isdir(directory):
+        return found
+    for name in fileio.listdir(directory):
+        path = os.path.join(os.fspath(directory), name)
+        match = _CHECKPOINT_FILE.match(name)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(path)
+        elif fileio.isdir(path):
+            for step, paths in file_steps(path).items():
+                found.setdefault(step, []).extend(paths)
+    return found
 
 
 def state_file_problem(directory):
@@ -121,19 +147,57 @@ def restore_newest(directory, restore, log=_log_to_stderr, upto=None):
         if upto is not None and step > upto:
             continue
         path = prefix(directory, step)
-        try:
-            result = restore(path)
-        except CheckpointError as error:
-            skipped.append(str(error))
-            log(f"Skipping {error}")
-            continue
-        return path, result
+        with _unrestored_value_warnings_off():
+            try:
+                return path, restore(path)
+            except CheckpointError as error:
+                problem = str(error)
+        skipped.append(problem)
+        log(f"Skipping {problem}")
     if skipped:
         raise CheckpointError(f"no checkpoint in {directory} restores: " + "; ".join(skipped))
     if fileio.exists(os.path.join(directory, STATE_FILE)):
         raise CheckpointError(f"{os.path.join(directory, STATE_FILE)} is there but no "
                               f"ckpt-N.index file is: the checkpoints of {directory} are gone")
+    # A save killed before the first checkpoint was complete leaves files of one
+    # step (its data positions, or its data shard before the index): start over.
+    # Files of more steps are checkpoints that were complete once.
+    leftovers = file_steps(directory)
+    if len(leftovers) > 1:
+        names = [os.path.relpath(p, directory) for s in sorted(leftovers) for p in leftovers[s]]
+        raise CheckpointError(
+            f"{directory} holds files of the checkpoints of steps "
+            f"{', '.join(map(str, sorted(leftovers)))} ({', '.join(names[:6])}"
+            f"{', ...' if len(names) > 6 else ''}) but no ckpt-N.index of the model's: "
+            "its checkpoints are damaged. Put the missing files back, or use a new --model_dir")
     return None, None
+
+
+class _UnrestoredValues(logging.Filter):
+    """Drops TensorFlow's warnings about checkpoint values a restore left unrestored."""
+
+    def filter(self, record) -> bool:
+        return not record.getMessage().startswith((
+            "Detecting that an object or model or tf.train.Checkpoint is being deleted "
+            "with unrestored values", "Value in checkpoint could not be found in the "
+                                      "restored object"))
+
+
+@contextlib.contextmanager
+def _unrestored_value_warnings_off():
+    """A restore attempt without TensorFlow's warnings about the values it left unrestored.
+
+    One that fails part-way leaves a record of those; when the failure is
+    handled, TensorFlow logs a warning per value (40 lines for a model read
+    without its optimizer) after the line saying which checkpoint was skipped
+    and why.
+    """
+    logger, unrestored = logging.getLogger("tensorflow"), _UnrestoredValues()
+    logger.addFilter(unrestored)
+    try:
+        yield
+    finally:
+        logger.removeFilter(unrestored)
 
 
 def rewrite_state(directory, path) -> None:
@@ -153,20 +217,27 @@ def rewrite_state(directory, path) -> None:
         + [f"last_preserved_timestamp: {now - 1:.3f}\n"]))
 
 
-def remove_killed_saves(directory, log=_log_to_stderr) -> list:
-    """Removes what killed saves left in `directory` and its subdirectories (the data
-    positions' managers); returns the paths removed. Only TensorFlow's temporary
-    names (`ckpt-N_temp/`, `checkpoint.tmp<hex>`) are touched."""
+def remove_killed_saves(model_dir, log=_log_to_stderr) -> list:
+    """Removes what killed saves left in `model_dir` (`_KILLED_WRITES`) and in its
+    `checkpoints/` tree (`_KILLED_SAVES`); returns the paths removed. No other
+    name is touched, and the model dir's other folders are not even listed."""
+    removed = _remove_temporaries(model_dir, _KILLED_WRITES, recurse=False)
+    removed += _remove_temporaries(os.path.join(os.fspath(model_dir), "checkpoints"),
+                                   _KILLED_SAVES, recurse=True)
+    if removed:
+        log(f"Removed what killed saves left: {', '.join(removed)}")
+    return removed
+
+
+def _remove_temporaries(directory, patterns, recurse) -> list:
     removed = []
     if not fileio.isdir(directory):
         return removed
     for name in fileio.listdir(directory):
         path = os.path.join(os.fspath(directory), name)
-        if any(p.match(name) for p in _KILLED_SAVES):
+        if any(p.match(name) for p in patterns):
             fileio.rmtree(path) if fileio.isdir(path) else fileio.remove(path)
             removed.append(path)
-        elif fileio.isdir(path):
-            removed += remove_killed_saves(path, log=lambda _: None)
-    if removed:
-        log(f"Removed what killed saves left: {', '.join(removed)}")
+        elif recurse and fileio.isdir(path):
+            removed += _remove_temporaries(path, patterns, recurse)
     return removed

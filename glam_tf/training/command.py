@@ -175,7 +175,7 @@ def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenize
     source = open_data(train_config.data)
     check_tokenizer(model_dir, config, tokenizer_path)
     _report_accelerators(log)
-    remove_killed_saves(os.path.join(model_dir, "checkpoints"), log)
+    remove_killed_saves(model_dir, log)
     tokenizer = prepare_tokenizer(model_dir, config, source, tokenizer_path, log)
     write_settings(model_dir, config, train_config)
     # This host reads only the batch shards its devices hold (all of one on one device).
