@@ -65,3 +65,22 @@ def checkpointed_model_dir(tmp_path_factory, trained_model_dir, trained_model_ar
                  "--checkpoint_every", "1", "--log_every", "1", "--eval_every", "100"])
     assert code == 0
     return directory
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path):
+    """A directory in which no file can be created; it is left as it was."""
+    if os.geteuid() != 0:
+        target = tmp_path / "ro"
+        target.mkdir()
+        target.chmod(0o555)
+        yield target
+        target.chmod(0o755)
+        return
+    # Root writes through permission bits; sysfs takes no new file from anyone.
+    from pathlib import Path
+
+    target = Path("/sys/kernel")
+    if not target.is_dir():
+        pytest.skip("running as root on a machine without /sys/kernel")
+    yield target

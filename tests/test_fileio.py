@@ -4,7 +4,6 @@ import errno
 import glob
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -101,21 +100,11 @@ def test_files_below_lists_every_file_at_any_depth_hidden_ones_too(tmp_path, whe
     assert fileio.files_below(root) == sorted(TREE)
 
 
-def test_a_directory_that_takes_no_file_is_named_in_the_error_not_the_probe_file(tmp_path):
-    if os.geteuid() != 0:
-        target = tmp_path / "ro"
-        target.mkdir()
-        target.chmod(0o555)
-    else:  # root writes through permission bits; sysfs takes no new file from anyone
-        target = Path("/sys/kernel")
-        if not target.is_dir():
-            pytest.skip("running as root on a machine without /sys/kernel")
+def test_a_directory_that_takes_no_file_is_named_in_the_error_not_the_probe_file(
+        unwritable_dir):
+    target = unwritable_dir
     before = sorted(os.listdir(target))
-    try:
-        with pytest.raises(PermissionError) as error:
-            fileio.check_creatable(target / "exports" / "glam")
-    finally:
-        if os.geteuid() != 0:
-            target.chmod(0o755)
+    with pytest.raises(PermissionError) as error:
+        fileio.check_creatable(target / "exports" / "glam")
     assert error.value.filename == str(target) and error.value.errno == errno.EACCES
     assert sorted(os.listdir(target)) == before
