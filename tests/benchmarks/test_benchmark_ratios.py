@@ -40,14 +40,28 @@ def test_glam_tiny_train_flops_per_token_by_hand():
 
 
 def test_the_dense_arm_of_moe_vs_dense_matches_glam_tiny_flops():
-    import moe_vs_dense
+    import lm_runs
     from train_throughput import train_flops_per_token
 
-    arms = moe_vs_dense.models(600)
-    moe, dense = (train_flops_per_token(arms[a][1], 128) for a in ("moe", "dense"))
-    assert moe == 9_459_456
-    assert dense == 6 * 1_447_552 + 786_432 == 9_471_744  # d_ff=600: +0.14%
-    assert abs(dense / moe - 1) < 0.002
+    moe = lm_runs.moe_config("glam")
+    dense = lm_runs.dense_config(moe)
+    assert dense.d_ff == 600 and not dense.num_experts
+    assert train_flops_per_token(moe, 128) == 9_459_456
+    assert train_flops_per_token(dense, 128) == 6 * 1_447_552 + 786_432 == 9_471_744  # +0.14%
+
+
+@pytest.mark.parametrize("style", ["gated", "plain"])
+def test_like_for_like_dense_arms_have_twice_the_expert_width(style):
+    # Top-2 over experts of width H activates what one FFN of width 2H does, of the same
+    # kind; half the blocks are MoE, so the uniform dense width is (2H + H) / 2 = 768.
+    import lm_runs
+    from glam_tf.params import count_parameters
+
+    moe = lm_runs.moe_config(style)
+    dense = lm_runs.dense_config(moe)
+    assert dense.d_ff == 768 and dense.dense_gated_gelu == (style == "gated")
+    router = moe.num_moe_layers * moe.d_model * moe.num_experts
+    assert count_parameters(moe).activated - router == count_parameters(dense).activated
 
 
 def test_ratio_lines_round_trip_with_targets():
