@@ -115,7 +115,8 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
      "shots_used_mean": float (over scored examples), "shots_dropped": int,
      "metrics": {name: value}, "not_scored": None, or why no example could be
      scored (then metrics and shots_used_mean are None), "predictions": [one dict
-     per example, skipped ones with "skipped": reason]}
+     per example, skipped ones with "skipped": reason (and "detail": the location
+     and message, when the formatter skipped it)]}
     `progress(done, total)`, if given, is called as examples are scored.
     """
     if max_examples is not None and max_examples < 1:
@@ -150,7 +151,10 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
         task, [prompted[i] for i in kept], backend, max_new, progress)
     by_index = dict(zip(kept, scored))
     predictions = [{"index": i, "shots": indices[i], "shots_used": used[i],
-                    **({"skipped": reasons[i]} if i in reasons else by_index[i])}
+                    **({"skipped": reasons[i]} if i in reasons else by_index[i]),
+                    # Where and what, for an example its formatter skipped.
+                    **({"detail": prompted[i].detail} if isinstance(prompted[i], Skipped)
+                       else {})}
                    for i in range(len(prompted))]
     return {"task": task.name, "category": task.category, "kind": task.kind, "shots": shots,
             "seed": seed, "normalization": task.normalization, "num_examples": len(kept),

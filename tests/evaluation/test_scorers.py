@@ -320,6 +320,8 @@ def test_a_record_answer_among_no_entity_is_skipped_and_counted_not_fatal():
     assert result["num_examples"] == 2 and result["metrics"]["accuracy"] == 0.5
     assert [p.get("skipped") for p in result["predictions"]] == [
         None, "answer_not_an_entity", "no_entities", None]
+    assert result["predictions"][1]["detail"].endswith(
+        "field 'answers': no answer ['Bears'] is among the entities")
     # The malformed train example is no shot: only the other one (pool index 0) is drawn.
     assert result["predictions"][0]["shots"] == [0] and result["shots_used_mean"] == 1.0
 
