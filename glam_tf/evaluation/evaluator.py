@@ -249,7 +249,7 @@ def _footnotes(results) -> list[str]:
     return lines
 
 
-_NUMBER_AND_MARKS = re.compile(r"^(-?[\d.]*\d|-|)(.*)$")
+_NUMBER_AND_MARKS = re.compile(r"^(-?[\d.]*\d|-|n/a|)(.*)$")
 
 
 def _aligned(rows: list) -> list[str]:

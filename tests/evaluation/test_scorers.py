@@ -179,6 +179,7 @@ def test_a_task_with_no_scorable_example_does_not_stop_the_others_and_its_row_sa
     table = format_table(results).splitlines()
     assert table[2].split() == ["t/none", "accuracy", "n/a"]
     assert table[3].split() == ["t/good", "accuracy", "100.0"]
+    assert table[2].index("n/a") + 3 == table[3].index("100.0") + 5   # right-aligned
     # The average leaves the unscored task out, and says so with "~".
     assert [l.split()[-1] for l in table if l.startswith(("Custom", "Overall"))] == [
         "100.0~", "100.0~"]
