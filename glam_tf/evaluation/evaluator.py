@@ -140,8 +140,8 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
             cut += shots_lib.prompt_tokens(example, count) > budget
         if reason is not None:
             reasons[i] = reason
-    # Whole questions (MultiRC) go when one of their examples is skipped.
-    reasons.update(scorer.skipped_with(prompted, reasons))
+    # Whole questions (MultiRC) go when one of their examples is skipped or left out.
+    reasons.update(scorer.skipped_with(prompted, reasons, all_examples[len(examples):]))
     for i in range(len(prompted)):
         if i in reasons:
             skipped[reasons[i]] = skipped.get(reasons[i], 0) + 1

@@ -11,8 +11,9 @@ A Scorer owns everything its kind needs:
   has_gold(example)    whether the example has a gold label/answer to score against
   problem(task, example)  why one example cannot be scored whatever the window (no
                        gold, a field the kind needs), or None: a reason counted too
-  skipped_with(examples, reasons)  more examples to skip because others are (MultiRC:
-                       the rest of a question), {index: reason}
+  skipped_with(examples, reasons, left_out)  more examples to skip because others are
+                       skipped or left out by max_examples (MultiRC: the rest of a
+                       question), {index: reason}
   score(...)           the metrics and per-example predictions of prompted examples
 
   rank           NLU: the candidate with the best normalized log-likelihood
@@ -101,7 +102,7 @@ class Scorer:
     def problem(self, task, example) -> Optional[str]:
         return None if self.has_gold(example) else NO_GOLD
 
-    def skipped_with(self, examples, reasons: dict) -> dict:
+    def skipped_with(self, examples, reasons: dict, left_out=()) -> dict:
         return {}
 
     def score(self, task, examples, backend, max_new_tokens: int, progress=None):
@@ -202,12 +203,14 @@ class GroupedRankScorer(RankScorer):
             return NOT_A_JUDGEMENT  # 2 candidates (false, true) and a question
         return super().problem(task, example)
 
-    def skipped_with(self, examples, reasons):
+    def skipped_with(self, examples, reasons, left_out=()):
         # SuperGLUE scores a question only with every answer-option judged: its exact
         # match on the others alone could be 1 where the whole question's is 0, and
         # counting it as wrong would score a judgement never made. So a question with
-        # a skipped option is skipped whole (F1a too), its other options counted here.
-        incomplete = {getattr(examples[i], "group", None) for i in reasons} - {None}
+        # a skipped option, or one max_examples leaves out, is skipped whole (F1a too),
+        # its other options counted here.
+        incomplete = ({getattr(examples[i], "group", None) for i in reasons}
+                      | {getattr(e, "group", None) for e in left_out}) - {None}
         return {i: QUESTION_INCOMPLETE for i, e in enumerate(examples)
                 if i not in reasons and getattr(e, "group", None) in incomplete}
 

@@ -340,6 +340,12 @@ def test_multirc_skips_a_whole_question_when_one_of_its_options_is_skipped():
     without_q1 = evaluate(_rank_task(rows[3:], **grouped), WordBackend(max_length=8))
     assert result["metrics"] == without_q1["metrics"]
     assert result["metrics"]["exact_match"] == 0.5   # q2 right, q3 wrong; q1's o1, o2 were
+    # A question --max_examples cuts in two is skipped whole too (q2 o2 is the 5th).
+    cut = evaluate(_rank_task(rows[:2] + _multirc_rows()[0][2:], **grouped), WordBackend(),
+                   max_examples=4)
+    assert cut["skipped"] == {"question_incomplete": 1}
+    assert cut["metrics"] == evaluate(_rank_task(_multirc_rows()[0][:3], **grouped),
+                                      WordBackend())["metrics"]
     # An option that is not a false/true judgement takes its question with it too.
     rows[2] = dict(rows[2], c=[" false", " true", " maybe"])
     result = evaluate(_rank_task(rows, **grouped), WordBackend())
