@@ -223,7 +223,7 @@ def _eval(args) -> int:
     import json
 
     from glam_tf.evaluation import backends
-    from glam_tf.evaluation.evaluator import evaluate_all, format_table
+    from glam_tf.evaluation.evaluator import evaluate_all, format_table, scored
     from glam_tf.progress import ProgressBar
     from glam_tf.tasks import select
 
@@ -276,6 +276,7 @@ def _eval(args) -> int:
                                        beam=args.beam, tokenizer_path=args.tokenizer)
     results = evaluate_all(tasks, backend, shots, seed=args.seed, max_examples=args.max_examples,
                            log=lambda line: print(line, file=sys.stderr), bar=ProgressBar())
+    unscored = [r for r in results if not scored(r)]
     print(format_table(results, paper=paper))
     if args.output:
         kept = results if args.predictions else [
@@ -283,8 +284,13 @@ def _eval(args) -> int:
         # Written whole or not at all: a failure leaves an earlier file untouched.
         fileio.write_atomic(args.output, json.dumps(
             {"shots": shots, "seed": args.seed, "tasks": [t.name for t in tasks],
-             "results": kept}, indent=2))
+             "complete": not unscored, "results": kept}, indent=2))
         print(f"\nwrote {args.output}")
+    if unscored:
+        # The other tasks' scores are printed and written; the run is still incomplete.
+        print(f"glam eval: incomplete: {len(unscored)} of {len(results)} task and shot "
+              "results have no score (n/a in the table)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -26,7 +26,9 @@ Public API
       COMMON_SENSE_REASONING, READING_COMPREHENSION, SUPERGLUE, NLI (GLAM_CATEGORIES),
       CUSTOM; CATEGORIES; CATEGORY_TITLES
     TaskError (a bad Task field), TaskDataError (missing/malformed data; names
-      location file:line and field)
+      location file:line and field), SkipExample (a TaskDataError a formatter raises
+      for one example to skip and count, not fatal: `.formatted(keep_skipped=True)`
+      yields a Skipped(reason, detail) in its place)
   Sources (`glam_tf.tasks.sources`), each with .examples(split) -> Iterator[dict]
     and .located(split) -> Iterator[(location, dict)]
     TfdsSource(name, splits=(), data_dir=None, manual_instructions=None, unique_field=None)
@@ -54,14 +56,15 @@ Public API
     coqa_stories, quac_dialogues, drop_questions, drop_answer_spans
 """
 
-from glam_tf.tasks.sources import (CallableSource, JsonlSource, ManualFileSource, Source,
-                                   SplitSources, TaskDataError, TfdsSource)
+from glam_tf.tasks.sources import (CallableSource, JsonlSource, ManualFileSource, SkipExample,
+                                   Source, SplitSources, TaskDataError, TfdsSource)
 from glam_tf.tasks.task import (CATEGORIES, CATEGORY_TITLES, CLOZE_COMPLETION,
                                 COMMON_SENSE_REASONING, CUSTOM, GENERATE, GENERATE_DROP,
                                 GLAM_CATEGORIES, RANK_GROUPED,
                                 NAME_RULE, NLI, NO_ANSWER,
                                 OPEN_DOMAIN_QA, RANK, READING_COMPREHENSION, SUPERGLUE,
-                                WINOGRAD_STYLE, Formatted, Task, TaskError, check_task_name)
+                                WINOGRAD_STYLE, Formatted, Skipped, Task, TaskError,
+                                check_task_name)
 from glam_tf.tasks.registry import (REGISTRY, TaskRegistry, UnknownTaskError, get,
                                     register, select)
 from glam_tf.tasks.user_tasks import (Template, TemplateFormatter, load_task_file,
@@ -75,7 +78,7 @@ __all__ = [
     "NO_ANSWER", "OPEN_DOMAIN_QA", "RANK", "RANK_GROUPED", "READING_COMPREHENSION", "REGISTRY",
     "STORY_CLOZE_INSTRUCTIONS", "SUPERGLUE", "Source", "Task", "TaskDataError", "TaskError",
     "TaskRegistry", "Template", "TemplateFormatter", "TfdsSource", "UnknownTaskError",
-    "ManualFileSource", "SplitSources",
+    "ManualFileSource", "SkipExample", "Skipped", "SplitSources",
     "WINOGRAD_STYLE", "check_task_name", "get", "load_task_file", "load_tasks",
     "load_tasks_module", "register", "select",
 ]

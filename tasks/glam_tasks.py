@@ -44,8 +44,8 @@ from glam_tf.evaluation.drop_metrics import official_date
 from glam_tf.tasks.release_files import (COQA_INSTRUCTIONS, DROP_INSTRUCTIONS,
                                          LAMBADA_INSTRUCTIONS, QUAC_INSTRUCTIONS,
                                          coqa_stories, drop_questions, quac_dialogues)
-from glam_tf.tasks.sources import (ManualFileSource, Source, SplitSources, TaskDataError,
-                                   TfdsSource)
+from glam_tf.tasks.sources import (ManualFileSource, SkipExample, Source, SplitSources,
+                                   TaskDataError, TfdsSource)
 from glam_tf.tasks.task import (CLOZE_COMPLETION, COMMON_SENSE_REASONING, GENERATE,
                                 GENERATE_DROP, NLI, NO_ANSWER, OPEN_DOMAIN_QA, RANK,
                                 RANK_GROUPED, READING_COMPREHENSION, SUPERGLUE,
@@ -406,12 +406,15 @@ def format_record(ex: dict) -> Formatted:
     initial, *highlights = ex["passage"].strip().split("\n@highlight\n")
     prompt = initial.strip() + "\n\n" + "".join(f"  - {h.strip()}.\n" for h in highlights)
     entities = ex["entities"]
+    # One example the data leaves unscorable is skipped and counted, not fatal.
     if not entities:
-        raise TaskDataError("a ReCoRD example needs at least one entity", field="entities")
+        raise SkipExample("no_entities", "a ReCoRD example needs at least one entity",
+                          field="entities")
     candidates = tuple(f"  - {query.replace('@placeholder', e)}" for e in entities)
     gold = [i for i, e in enumerate(entities) if e in set(ex["answers"])]
     if ex["answers"] and not gold:
-        raise TaskDataError(f"no answer {ex['answers']} is among the entities", field="answers")
+        raise SkipExample("answer_not_an_entity",
+                          f"no answer {ex['answers']} is among the entities", field="answers")
     return Formatted(prompt=prompt, candidates=candidates, candidate_answers=tuple(entities),
                      label=gold[0] if gold else None, accepted=tuple(gold[1:]))
 

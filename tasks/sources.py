@@ -38,6 +38,21 @@ class TaskDataError(ValueError):
         return TaskDataError(self.message, location=self.location or location, field=self.field)
 
 
+class SkipExample(TaskDataError):
+    """One example a formatter can read but that cannot be scored (e.g. a ReCoRD answer
+    that is none of the passage's entities): the evaluator skips it and counts it under
+    `reason`, where any other TaskDataError is bad input that ends the run."""
+
+    def __init__(self, reason: str, message: str, *, location: Optional[str] = None,
+                 field: Optional[str] = None):
+        self.reason = reason
+        super().__init__(message, location=location, field=field)
+
+    def at(self, location: str) -> "SkipExample":
+        return SkipExample(self.reason, self.message, location=self.location or location,
+                           field=self.field)
+
+
 def to_python(value):
     """numpy / bytes values (as from `tfds.as_numpy`) -> plain Python values."""
     if isinstance(value, bytes):

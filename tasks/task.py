@@ -33,8 +33,8 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 from glam_tf.evaluation.scorers import (GENERATE, GENERATE_DROP, RANK,  # noqa: F401
                                         RANK_GROUPED, SCORERS, FieldRule)
-from glam_tf.tasks.sources import (CallableSource, JsonlSource, Source,  # noqa: F401
-                                   TaskDataError, TfdsSource)
+from glam_tf.tasks.sources import (CallableSource, JsonlSource, SkipExample,  # noqa: F401
+                                   Source, TaskDataError, TfdsSource)
 
 # The seven categories of the GLaM paper, plus one for user tasks.
 OPEN_DOMAIN_QA = "open_domain_qa"
@@ -234,6 +234,21 @@ class Formatted:
 
 
 @dataclasses.dataclass(frozen=True)
+class Skipped:
+    """In place of an example whose formatter raised SkipExample: why (`reason`, the
+    count's key in the results' "skipped") and the error's text (`detail`)."""
+
+    reason: str
+    detail: str
+    group: Optional[str] = None  # rank_grouped: its question, when group_by can tell
+    is_rank = None  # neither kind: never a demonstration
+
+    @property
+    def shot_group(self):
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
 class Task:
     """A few-shot evaluation task.
 
@@ -348,31 +363,36 @@ class Task:
         return self.few_shot_split == self.eval_split
 
     # -- examples -----------------------------------------------------------
-    def formatted(self, split: Optional[str] = None) -> Iterator[Formatted]:
+    def formatted(self, split: Optional[str] = None,
+                  keep_skipped: bool = False) -> Iterator[Formatted]:
         """Formatted examples of `split` (default: eval_split), in source order.
 
-        Raises TaskDataError naming the source location (file:line, TFDS
-        example index) and the field of the first example that fails, or the
-        split when it has no examples.
+        An example whose formatter raises SkipExample is left out, or with
+        `keep_skipped` given as a `Skipped` in its place. Raises TaskDataError
+        naming the source location (file:line, TFDS example index) and the
+        field of the first example that fails otherwise, or the split when it
+        has no examples.
         """
         split = self.eval_split if split is None else split
         count = 0
         for example in self.format_located(self.source.located(split)):
-            yield example
             count += 1
+            if keep_skipped or not isinstance(example, Skipped):
+                yield example
         if count == 0:
             raise TaskDataError(f"task {self.name!r}: split {split!r} has no examples",
                                 location=self.source.describe(split))
 
     def format_located(self, located: Iterable[tuple[str, dict]]) -> Iterator[Formatted]:
-        """Preprocesses and formats (location, raw example) pairs, as from `Source.located`."""
+        """Preprocesses and formats (location, raw example) pairs, as from `Source.located`
+        (a `Skipped` for an example its formatter skips)."""
         for location, raw in located:
             for sub, example in enumerate(self._preprocess(raw, location)):
                 where = location if self.preprocessor is None else f"{location} item {sub}"
                 yield self._format(example, where)
 
-    def eval_examples(self) -> Iterator[Formatted]:
-        return self.formatted(self.eval_split)
+    def eval_examples(self, keep_skipped: bool = False) -> Iterator[Formatted]:
+        return self.formatted(self.eval_split, keep_skipped)
 
     def few_shot_examples(self) -> Iterator[Formatted]:
         if self.few_shot_split is None:
@@ -393,6 +413,14 @@ class Task:
     def _format(self, example: dict, location: str) -> Formatted:
         try:
             result = self.formatter(example)
+        except SkipExample as e:
+            skipped = Skipped(e.reason, str(e.at(location)))
+            if self.group_by is None:
+                return skipped
+            try:
+                return self._grouped(skipped, example, location)
+            except TaskDataError:
+                return skipped  # no question to skip with it
         except TaskDataError as e:
             raise e.at(location) from None
         except KeyError as e:
@@ -424,6 +452,8 @@ class Task:
     @staticmethod
     def can_demonstrate(shot: Formatted) -> bool:
         """Whether `shot` has a gold label (rank) or a non-empty answer (generate)."""
+        if isinstance(shot, Skipped):
+            return False
         if shot.is_rank:
             return shot.label is not None
         return any(a.strip() for a in shot.answers)

@@ -34,7 +34,8 @@ Public API
     scores (paper_results.json), for format_table(results, paper=...)
   Evaluator (`glam_tf.evaluation.evaluator`)
     evaluate(task, backend, shots=0, seed=0, max_examples=None, max_tokens=None,
-             progress=None) -> dict
+             progress=None) -> dict         ("not_scored": why a task has no score)
+    scored(result) -> bool                         False: no example could be scored
     evaluate_all(tasks, backend, shots_list, ..., log=None, bar=None) -> [dict]
     format_table(results, paper=None) -> str      the paper's zero/one/few-shot table
   Backends (`glam_tf.evaluation.backends`)

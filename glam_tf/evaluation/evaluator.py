@@ -17,9 +17,11 @@
     example the scorer cannot score at all (a rank candidate whose
     continuation alone exceeds max_length - 1 tokens, after its prompt or the
     unconditional context, or has no token of its own) or that has no gold
-    label or answer is skipped and counted in "skipped" by reason; metrics are
-    over the scored examples. A task none of whose examples can be scored is
-    an error.
+    label or answer, lacks a field its kind needs, or that its formatter skips
+    (`SkipExample`) is skipped and counted in "skipped" by reason (MultiRC: with
+    the rest of its question); metrics are over the scored examples. A task
+    none of whose examples can be scored has no metrics (None) and says why in
+    "not_scored"; the other tasks are still scored.
 Metrics are fractions in [0, 1]; the table shows them as percentages, marks
 the cells where shots were dropped or examples skipped, and says by how many.
 """
@@ -31,8 +33,7 @@ import re
 from typing import Optional, Sequence
 
 from glam_tf.evaluation import shots as shots_lib
-from glam_tf.evaluation.scorers import NO_GOLD
-from glam_tf.tasks.task import CATEGORY_TITLES, Task
+from glam_tf.tasks.task import CATEGORY_TITLES, Skipped, Task
 
 
 def _limits(task: Task, backend, max_tokens: Optional[int], max_new_tokens: int):
@@ -82,6 +83,11 @@ def build_prompts(task: Task, examples, shots: int, seed: int, backend=None,
     position = {j: p for p, j in enumerate(usable)}
     prompted, indices, used, dropped = [], [], [], 0
     for i, example in enumerate(examples):
+        if isinstance(example, Skipped):  # skipped when formatted: no prompt to build
+            prompted.append(example)
+            indices.append([])
+            used.append(0)
+            continue
         excluded = [position[j] for j in shots_lib.excluded_shots(
             example, i, pool, task.shots_from_eval_split) if j in position]
         drawn = [usable[p] for p in shots_lib.sample_shots(
@@ -107,14 +113,16 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
     {"task", "category", "kind", "shots", "seed", "normalization",
      "num_examples": scored, "skipped": {reason: count}, "contexts_cut": int,
      "shots_used_mean": float (over scored examples), "shots_dropped": int,
-     "metrics": {name: value}, "predictions": [one dict per example, skipped ones
-     with "skipped": reason]}
+     "metrics": {name: value}, "not_scored": None, or why no example could be
+     scored (then metrics and shots_used_mean are None), "predictions": [one dict
+     per example, skipped ones with "skipped": reason (and "detail": the location
+     and message, when the formatter skipped it)]}
     `progress(done, total)`, if given, is called as examples are scored.
     """
     if max_examples is not None and max_examples < 1:
         raise ValueError(f"max_examples={max_examples}: must be >= 1")
     scorer = task.scorer
-    all_examples = list(task.eval_examples())
+    all_examples = list(task.eval_examples(keep_skipped=True))
     examples = all_examples if max_examples is None else all_examples[:max_examples]
     pool = all_examples if (shots and task.shots_from_eval_split) else None
     max_new = _max_new_tokens(task, backend)
@@ -125,30 +133,50 @@ def evaluate(task: Task, backend, shots: int = 0, seed: int = 0,
     count = (functools.lru_cache(maxsize=None)(backend.count_tokens)
              if getattr(backend, "can_count_tokens", False) else None)
     for i, example in enumerate(prompted):
-        reason = None if scorer.has_gold(example) else NO_GOLD
+        reason = example.reason if isinstance(example, Skipped) else scorer.problem(task, example)
         if reason is None and count is not None:
             reason = scorer.unscorable(task, example, max_length, count)
         if reason is None and budget is not None:
             cut += shots_lib.prompt_tokens(example, count) > budget
-        if reason is None:
-            kept.append(i)
-        else:
+        if reason is not None:
             reasons[i] = reason
-            skipped[reason] = skipped.get(reason, 0) + 1
-    if not kept:
-        raise ValueError(f"task {task.name!r}: no example of split {task.eval_split!r} can be "
-                         f"scored (skipped: {skipped})")
-    values, scored = scorer.score(task, [prompted[i] for i in kept], backend, max_new, progress)
+    # Whole questions (MultiRC) go when one of their examples is skipped or left out.
+    reasons.update(scorer.skipped_with(prompted, reasons, all_examples[len(examples):]))
+    for i in range(len(prompted)):
+        if i in reasons:
+            skipped[reasons[i]] = skipped.get(reasons[i], 0) + 1
+        else:
+            kept.append(i)
+    values, scored = ({m: None for m in task.metrics}, []) if not kept else scorer.score(
+        task, [prompted[i] for i in kept], backend, max_new, progress)
     by_index = dict(zip(kept, scored))
     predictions = [{"index": i, "shots": indices[i], "shots_used": used[i],
-                    **({"skipped": reasons[i]} if i in reasons else by_index[i])}
+                    **({"skipped": reasons[i]} if i in reasons else by_index[i]),
+                    # Where and what, for an example its formatter skipped.
+                    **({"detail": prompted[i].detail} if isinstance(prompted[i], Skipped)
+                       else {})}
                    for i in range(len(prompted))]
     return {"task": task.name, "category": task.category, "kind": task.kind, "shots": shots,
             "seed": seed, "normalization": task.normalization, "num_examples": len(kept),
             "skipped": skipped, "contexts_cut": cut,
-            "shots_used_mean": sum(used[i] for i in kept) / len(kept),
+            "shots_used_mean": sum(used[i] for i in kept) / len(kept) if kept else None,
             "metrics": {m: values[m] for m in task.metrics},
+            "not_scored": None if kept else _why_not_scored(task, skipped),
             "shots_dropped": dropped, "predictions": predictions}
+
+
+def _why_not_scored(task: Task, skipped: dict) -> str:
+    return (f"no example of split {task.eval_split!r} can be scored: all "
+            f"{sum(skipped.values())} skipped (" + _counts(skipped) + ")")
+
+
+def _counts(skipped: dict) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in skipped.items())
+
+
+def scored(result: dict) -> bool:
+    """Whether `result` (from `evaluate`) has scores; False: see its "not_scored"."""
+    return not result.get("not_scored")
 
 
 def evaluate_all(tasks: Sequence[Task], backend, shots_list: Sequence[int], seed: int = 0,
@@ -169,8 +197,10 @@ def evaluate_all(tasks: Sequence[Task], backend, shots_list: Sequence[int], seed
                           max_tokens=max_tokens, progress=progress)
         if bar is not None:
             bar.clear()
-        if log is not None:
-            skipped = ", ".join(f"{n} {why}" for why, n in result["skipped"].items())
+        if log is not None and not scored(result):
+            log(f"{task.name} {shots}-shot: not scored: {result['not_scored']}")
+        elif log is not None:
+            skipped = _counts(result["skipped"])
             log(f"{task.name} {shots}-shot: " + ", ".join(
                 f"{m}={v:.4f}" for m, v in result["metrics"].items())
                 + (f" (skipped: {skipped})" if skipped else "")
@@ -184,10 +214,12 @@ def _headline(result) -> float:
     return next(iter(result["metrics"].values()))
 
 
-FEWER_SHOTS, SKIPPED = "*", "!"
+FEWER_SHOTS, SKIPPED, NOT_SCORED, PARTIAL = "*", "!", "n/a", "~"
 
 
 def _marks(result) -> str:
+    if not scored(result):
+        return ""
     fewer = result.get("shots_used_mean", result["shots"]) < result["shots"]
     return (FEWER_SHOTS if fewer else "") + (SKIPPED if result.get("skipped") else "")
 
@@ -195,10 +227,11 @@ def _marks(result) -> str:
 def _footnotes(results) -> list[str]:
     fewer = [f"{r['task']} {r['shots']}-shot {r['shots_used_mean']:.2f}" for r in results
              if FEWER_SHOTS in _marks(r)]
-    skipped = [f"{r['task']} {r['shots']}-shot " + ", ".join(
-        f"{n} {reason}" for reason, n in r["skipped"].items())
-        + f" (of {r['num_examples'] + sum(r['skipped'].values())})"
-        for r in results if SKIPPED in _marks(r)]
+    skipped = [f"{r['task']} {r['shots']}-shot " + _counts(r["skipped"])
+               + f" (of {r['num_examples'] + sum(r['skipped'].values())})"
+               for r in results if SKIPPED in _marks(r)]
+    unscored = [f"{r['task']} {r['shots']}-shot: {r['not_scored']}" for r in results
+                if not scored(r)]
     cut = [f"{r['task']} {r['shots']}-shot {r['contexts_cut']}" for r in results
            if r.get("contexts_cut")]
     lines = []
@@ -207,13 +240,16 @@ def _footnotes(results) -> list[str]:
                      "a smaller few-shot split); mean shots used: " + "; ".join(fewer))
     if skipped:
         lines.append(f"{SKIPPED} examples not scored: " + "; ".join(skipped))
+    if unscored:
+        lines.append(f"{NOT_SCORED} no score; averages marked {PARTIAL} leave these tasks out: "
+                     + "; ".join(unscored))
     if cut:
         lines.append("contexts cut from the left (prompt too long without shots): "
                      + "; ".join(cut))
     return lines
 
 
-_NUMBER_AND_MARKS = re.compile(r"^(-?[\d.]*\d|-|)(.*)$")
+_NUMBER_AND_MARKS = re.compile(r"^(-?[\d.]*\d|-|n/a|)(.*)$")
 
 
 def _aligned(rows: list) -> list[str]:
@@ -276,12 +312,16 @@ def format_table(results: Sequence[dict], paper: Optional[dict] = None) -> str:
     published = paper_lib.paper_cells(paper, tasks) if paper is not None else None
 
     def average(names, shots):
-        values = [_headline(cells[(n, shots)]) for n in names if (n, shots) in cells]
-        return None if not values else f"{100 * sum(values) / len(values):.1f}"
+        present = [cells[(n, shots)] for n in names if (n, shots) in cells]
+        values = [_headline(r) for r in present if scored(r)]
+        partial = PARTIAL if len(values) < len(present) else ""
+        return None if not values else f"{100 * sum(values) / len(values):.1f}{partial}"
 
     def cell(name, shots):
         r = cells.get((name, shots))
-        return "-" if r is None else f"{100 * _headline(r):.1f}{_marks(r)}"
+        if r is None:
+            return "-"
+        return f"{100 * _headline(r):.1f}{_marks(r)}" if scored(r) else NOT_SCORED
 
     header = ["task", "metric"] + [
         f"{k}-shot" + (FEWER_SHOTS if any(FEWER_SHOTS in _marks(r) for r in results

@@ -9,6 +9,11 @@ A Scorer owns everything its kind needs:
   unscorable(...)      why one example cannot be scored at all (a reason counted in
                        the results' "skipped"), or None
   has_gold(example)    whether the example has a gold label/answer to score against
+  problem(task, example)  why one example cannot be scored whatever the window (no
+                       gold, a field the kind needs), or None: a reason counted too
+  skipped_with(examples, reasons, left_out)  more examples to skip because others are
+                       skipped or left out by max_examples (MultiRC: the rest of a
+                       question), {index: reason}
   score(...)           the metrics and per-example predictions of prompted examples
 
   rank           NLU: the candidate with the best normalized log-likelihood
@@ -41,6 +46,10 @@ RANK, RANK_GROUPED, GENERATE, GENERATE_DROP = "rank", "rank_grouped", "generate"
 TOO_LONG = "continuation_too_long"
 NO_TOKENS = "continuation_without_tokens"
 NO_GOLD = "no_gold"
+NO_CANDIDATE_ANSWERS = "no_candidate_answers"
+NOT_A_JUDGEMENT = "not_a_true_false_judgement"
+QUESTION_INCOMPLETE = "question_incomplete"
+EMPTY_GOLD = "gold_empty_when_normalized"
 
 
 class FieldRule(ValueError):
@@ -90,6 +99,12 @@ class Scorer:
     def has_gold(self, example) -> bool:
         raise NotImplementedError
 
+    def problem(self, task, example) -> Optional[str]:
+        return None if self.has_gold(example) else NO_GOLD
+
+    def skipped_with(self, examples, reasons: dict, left_out=()) -> dict:
+        return {}
+
     def score(self, task, examples, backend, max_new_tokens: int, progress=None):
         """(metrics {name: value in [0, 1]}, [prediction dict per example])."""
         raise NotImplementedError
@@ -127,6 +142,11 @@ class RankScorer(Scorer):
     def has_gold(self, example):
         return example.label is not None
 
+    def problem(self, task, example):
+        if "f1" in task.metrics and example.candidate_answers is None:
+            return NO_CANDIDATE_ANSWERS  # the f1 metric compares each candidate's answer text
+        return super().problem(task, example)
+
     def _ranked(self, task, examples, backend, progress):
         from glam_tf.evaluation import ranking
 
@@ -148,11 +168,6 @@ class RankScorer(Scorer):
         return out
 
     def score(self, task, examples, backend, max_new_tokens, progress=None):
-        if "f1" in task.metrics:  # checked before the model runs
-            for i, e in enumerate(examples):
-                if e.candidate_answers is None:
-                    raise ValueError(f"task {task.name!r}: example {i} has no candidate_answers, "
-                                     "which the f1 metric of a rank task compares")
         ranked = self._ranked(task, examples, backend, progress)
         predictions = [self._prediction(e, r) for e, r in zip(examples, ranked)]
         values = {"accuracy": sum(p["correct"] for p in predictions) / len(predictions)}
@@ -183,11 +198,23 @@ class GroupedRankScorer(RankScorer):
             raise FieldRule("group_by", "a rank_grouped task needs a function "
                             "example -> question id (str)")
 
+    def problem(self, task, example):
+        if len(example.candidates) != 2 or example.group is None:
+            return NOT_A_JUDGEMENT  # 2 candidates (false, true) and a question
+        return super().problem(task, example)
+
+    def skipped_with(self, examples, reasons, left_out=()):
+        # SuperGLUE scores a question only with every answer-option judged: its exact
+        # match on the others alone could be 1 where the whole question's is 0, and
+        # counting it as wrong would score a judgement never made. So a question with
+        # a skipped option, or one max_examples leaves out, is skipped whole (F1a too),
+        # its other options counted here.
+        incomplete = ({getattr(examples[i], "group", None) for i in reasons}
+                      | {getattr(e, "group", None) for e in left_out}) - {None}
+        return {i: QUESTION_INCOMPLETE for i, e in enumerate(examples)
+                if i not in reasons and getattr(e, "group", None) in incomplete}
+
     def score(self, task, examples, backend, max_new_tokens, progress=None):
-        for i, e in enumerate(examples):
-            if len(e.candidates) != 2 or e.group is None:
-                raise ValueError(f"task {task.name!r}: example {i} must have 2 candidates "
-                                 "(false, true) and a group to be scored as rank_grouped")
         ranked = self._ranked(task, examples, backend, progress)
         predictions = [dict(self._prediction(e, r), group=e.group)
                        for e, r in zip(examples, ranked)]
@@ -209,12 +236,20 @@ class GenerateScorer(Scorer):
     def has_gold(self, example):
         return bool(example.answers)
 
+    def problem(self, task, example):
+        # A gold that normalizes to "" ("", "the", ".") would score an empty output as
+        # right; unanswerable questions have the gold text Task.no_answer instead.
+        if example.answers and not self._golds(example):
+            return EMPTY_GOLD
+        return super().problem(task, example)
+
     def _metrics(self, task, answer: str, example) -> dict:
         fns = {"exact_match": metrics_lib.exact_match, "f1": metrics_lib.f1}
-        return {m: fns[m](answer, example.answers, task.no_answer) for m in task.metrics}
+        return {m: fns[m](answer, self._golds(example), task.no_answer) for m in task.metrics}
 
     def _golds(self, example):
-        return list(example.answers)
+        """The gold answers scored against: those that are not empty once normalized."""
+        return [a for a in example.answers if metrics_lib.normalize_answer(a)]
 
     def score(self, task, examples, backend, max_new_tokens, progress=None):
         outputs = _in_chunks(lambda chunk: backend.generate(chunk, max_new_tokens),
@@ -245,6 +280,9 @@ class DropScorer(GenerateScorer):
 
     def has_gold(self, example):
         return bool(drop_metrics.usable_golds(self._golds(example)))
+
+    def problem(self, task, example):
+        return Scorer.problem(self, task, example)  # DROP's golds: see drop_metrics
 
     def _metrics(self, task, answer, example):
         scored = drop_metrics.drop_metrics(answer, self._golds(example))

@@ -111,6 +111,9 @@ def _score_lines(evaluation):
     chance = evaluation["chance"]
     for r in evaluation["results"]:
         metric, value = next(iter(r["metrics"].items()))
+        if value is None:  # no example could be scored (evaluate's "not_scored")
+            yield f"{r['task']} {r['shots']}-shot: not scored: {r['not_scored']}"
+            continue
         yield (f"{r['task']} {r['shots']}-shot: {metric} {100 * value:.1f}% "
                f"(chance {100 * chance[r['task']]:.1f}%)")
 

@@ -289,6 +289,41 @@ def test_glam_eval_runs_a_task_file_and_writes_json(tmp_path, eval_model_dir):
     assert set(saved["results"][2]["metrics"]) == {"exact_match", "f1"}
 
 
+@pytest.mark.slow
+def test_glam_eval_scores_and_writes_the_other_tasks_when_one_has_no_scorable_example(
+        tmp_path, eval_model_dir):
+    rank_file, _ = write_tasks(tmp_path / "tasks")
+    # The same task over the same questions, none of them labelled.
+    (tmp_path / "tasks" / "unlabelled.jsonl").write_text("".join(
+        json.dumps(dict(r, gold=None)) + "\n" for r in _rows()))
+    spec = json.loads(rank_file.read_text())
+    spec.update(name="mine/unlabelled", data="unlabelled.jsonl")
+    (tmp_path / "tasks" / "unlabelled.json").write_text(json.dumps(spec))
+    output = tmp_path / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "glam_tf.cli", "eval", "--model_dir", str(eval_model_dir),
+         "--task_file", str(tmp_path / "tasks" / "unlabelled.json"), "--task_file",
+         str(rank_file), "--tasks", "mine/unlabelled,mine/arith_rank", "--shots", "0",
+         "--max_examples", "2", "--output", str(output)],
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        timeout=120)
+    assert run.returncode == 1, run.stderr[-3000:]     # incomplete, not an error (2)
+    assert "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        "glam eval: incomplete: 1 of 2 task and shot results have no score (n/a in the table)")
+    assert next(l for l in run.stdout.splitlines()
+                if l.startswith("mine/unlabelled")).split() == ["mine/unlabelled", "accuracy",
+                                                                "n/a"]
+    saved = json.loads(output.read_text())
+    assert saved["complete"] is False
+    unlabelled, scored = saved["results"]
+    assert unlabelled["metrics"] == {"accuracy": None} and unlabelled["skipped"] == {
+        "no_gold": 2}
+    assert "all 2 skipped (2 no_gold)" in unlabelled["not_scored"]
+    assert scored["not_scored"] is None and scored["num_examples"] == 2
+    assert 0.0 <= scored["metrics"]["accuracy"] <= 1.0
+
+
 def test_glam_eval_bad_input_exits_2(tmp_path, capsys):
     from glam_tf.cli import main
 

@@ -152,14 +152,39 @@ def test_shots_used_are_reported_per_example_and_as_their_mean_over_scored_examp
     assert format_table([result]).splitlines()[0].split()[-1] == "2-shot*"
 
 
-def test_examples_without_gold_are_skipped_and_a_task_with_none_scorable_is_an_error():
+def test_examples_without_gold_are_skipped_and_a_task_with_none_scorable_is_reported():
     rows = [{"q": "Q one", "c": [" good", " bad"], "label": 0},
             {"q": "Q two", "c": [" good", " bad"], "label": None}]
     result = evaluate(_rank_task(rows), WordBackend())
     assert result["skipped"] == {"no_gold": 1} and result["num_examples"] == 1
-    with pytest.raises(ValueError, match=r"no example of split 'validation' can be scored "
-                                         r"\(skipped: \{'no_gold': 1\}\)"):
-        evaluate(_rank_task(rows[1:]), WordBackend())
+    assert result["not_scored"] is None
+    none = evaluate(_rank_task(rows[1:]), WordBackend())
+    assert none["not_scored"] == ("no example of split 'validation' can be scored: all 1 "
+                                  "skipped (1 no_gold)")
+    assert none["metrics"] == {"accuracy": None} and none["num_examples"] == 0
+    assert none["predictions"] == [{"index": 0, "shots": [], "shots_used": 0,
+                                    "skipped": "no_gold"}]
+
+
+def test_a_task_with_no_scorable_example_does_not_stop_the_others_and_its_row_says_why():
+    good = [{"q": "Q", "c": [" good", " bad"], "label": 0}]
+    unscorable = [{"q": "Q", "c": [" good" * 9, " bad"], "label": 0},
+                  {"q": "Q", "c": [" good", " bad"], "label": None}]
+    tasks = [_rank_task(unscorable, name="t/none"), _rank_task(good, name="t/good")]
+    lines = []
+    results = evaluate_all(tasks, WordBackend(max_length=8), [0], log=lines.append)
+    assert [r["metrics"] for r in results] == [{"accuracy": None}, {"accuracy": 1.0}]
+    assert lines[0] == ("t/none 0-shot: not scored: no example of split 'validation' can be "
+                        "scored: all 2 skipped (1 continuation_too_long, 1 no_gold)")
+    table = format_table(results).splitlines()
+    assert table[2].split() == ["t/none", "accuracy", "n/a"]
+    assert table[3].split() == ["t/good", "accuracy", "100.0"]
+    assert table[2].index("n/a") + 3 == table[3].index("100.0") + 5   # right-aligned
+    # The average leaves the unscored task out, and says so with "~".
+    assert [l.split()[-1] for l in table if l.startswith(("Custom", "Overall"))] == [
+        "100.0~", "100.0~"]
+    assert any(l.startswith("n/a no score; averages marked ~ leave these tasks out: t/none "
+                            "0-shot: no example") for l in table)
 
 
 def test_per_token_normalization_does_not_punish_an_answer_of_two_pieces():
@@ -268,9 +293,72 @@ def test_record_f1_is_the_token_f1_of_the_predicted_entity_against_the_answers()
     assert result["metrics"] == {"accuracy": 0.5, "f1": pytest.approx(5 / 6)}
 
 
-def test_rank_f1_needs_each_candidates_answer_text_before_the_model_runs():
+def test_a_rank_f1_example_without_candidate_answers_is_skipped_before_the_model_runs():
     rows = [{"q": "Q", "c": [" a", " b"], "label": 0}]
     backend = WordBackend()
-    with pytest.raises(ValueError, match=r"example 0 has no candidate_answers"):
-        evaluate(_rank_task(rows, metrics=("accuracy", "f1")), backend)
+    result = evaluate(_rank_task(rows, metrics=("accuracy", "f1")), backend)
+    assert result["skipped"] == {"no_candidate_answers": 1} and result["not_scored"]
     assert backend.scored == []
+
+
+def _record(entities, answers, query="@placeholder was there"):
+    return {"passage": "Smith met the Bears.\n@highlight\nA meeting", "entities": entities,
+            "query": query, "answers": answers}
+
+
+def test_a_record_answer_among_no_entity_is_skipped_and_counted_not_fatal():
+    from glam_tf.tasks import REGISTRY
+
+    rows = {"validation": [_record(["good Smith", "Jones"], ["good Smith"]),
+                           _record(["Smith", "Jones"], ["Bears"]),   # no answer an entity
+                           _record([], ["Smith"]),                    # no candidates at all
+                           _record(["Lions", "good Bears"], ["Lions"])],
+            "train": [_record(["Smith"], ["Bears"]), _record(["Jones", "Lee"], ["Lee"])]}
+    task = dataclasses.replace(REGISTRY.get("record"),
+                               source=CallableSource(lambda split: rows[split]))
+    result = evaluate(task, WordBackend(), shots=2)
+    assert result["skipped"] == {"answer_not_an_entity": 1, "no_entities": 1}
+    assert result["num_examples"] == 2 and result["metrics"]["accuracy"] == 0.5
+    assert [p.get("skipped") for p in result["predictions"]] == [
+        None, "answer_not_an_entity", "no_entities", None]
+    assert result["predictions"][1]["detail"].endswith(
+        "field 'answers': no answer ['Bears'] is among the entities")
+    # The malformed train example is no shot: only the other one (pool index 0) is drawn.
+    assert result["predictions"][0]["shots"] == [0] and result["shots_used_mean"] == 1.0
+
+
+def test_multirc_skips_a_whole_question_when_one_of_its_options_is_skipped():
+    rows, _ = _multirc_rows()
+    rows[2] = dict(rows[2], c=[" false", " good" * 9])   # q1 o3: too long for the window
+    grouped = dict(kind="rank_grouped", metrics=("f1a", "exact_match"),
+                   group_by=lambda ex: ex["question"])
+    result = evaluate(_rank_task(rows, **grouped), WordBackend(max_length=8))
+    assert result["skipped"] == {"question_incomplete": 2, "continuation_too_long": 1}
+    assert [p.get("skipped") for p in result["predictions"][:3]] == [
+        "question_incomplete", "question_incomplete", "continuation_too_long"]
+    # The metrics are those of the split without question q1 (scored the same way).
+    without_q1 = evaluate(_rank_task(rows[3:], **grouped), WordBackend(max_length=8))
+    assert result["metrics"] == without_q1["metrics"]
+    assert result["metrics"]["exact_match"] == 0.5   # q2 right, q3 wrong; q1's o1, o2 were
+    # A question --max_examples cuts in two is skipped whole too (q2 o2 is the 5th).
+    cut = evaluate(_rank_task(rows[:2] + _multirc_rows()[0][2:], **grouped), WordBackend(),
+                   max_examples=4)
+    assert cut["skipped"] == {"question_incomplete": 1}
+    assert cut["metrics"] == evaluate(_rank_task(_multirc_rows()[0][:3], **grouped),
+                                      WordBackend())["metrics"]
+    # An option that is not a false/true judgement takes its question with it too.
+    rows[2] = dict(rows[2], c=[" false", " true", " maybe"])
+    result = evaluate(_rank_task(rows, **grouped), WordBackend())
+    assert result["skipped"] == {"question_incomplete": 2, "not_a_true_false_judgement": 1}
+
+
+def test_a_gold_answer_empty_once_normalized_is_skipped_and_never_credits_an_empty_output():
+    rows = [{"q": "A: q1", "a": ["The", "."]}, {"q": "A: q2", "a": ["the", "Paris"]}]
+    task = Task(name="t/qa", source=CallableSource(lambda split: rows),
+                formatter=lambda ex: Formatted(prompt=ex["q"], answers=tuple(ex["a"])),
+                kind="generate", metrics=("exact_match", "f1"), category="custom",
+                few_shot_split=None, stop_sequences=("\n",))
+    result = evaluate(task, WordBackend(answers={"A: q1": "", "A: q2": ""}))
+    assert result["skipped"] == {"gold_empty_when_normalized": 1}
+    assert result["metrics"] == {"exact_match": 0.0, "f1": 0.0}   # "" is not "Paris"
+    assert result["predictions"][1]["answers"] == ["Paris"]
