@@ -229,6 +229,7 @@ def _eval(args) -> int:
 
     shots = _parse_shots(args.shots)
     _check_at_least(1, batch_size=args.batch_size, max_examples=args.max_examples)
+    _check_at_least(0, seed=args.seed)  # the shots' draw takes a non-negative seed
     _check_at_least(2, max_length=args.max_length)  # a prompt token and one to score
     if args.serving_url and not args.serving_url.startswith(("http://", "https://")):
         raise ValueError(f"--serving_url {args.serving_url}: give an http:// or https:// URL, "
@@ -336,8 +337,43 @@ def _tasks(args) -> int:
     return 0
 
 
+class _NegativeNumber:
+    """What argparse takes for a negative number rather than an option: anything
+    float() reads (its own pattern misses -inf, -nan and -1e5, which then gave
+    "expected one argument" instead of the flag's range check)."""
+
+    @staticmethod
+    def match(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return text.startswith("-")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with any number, negative ones included, read as a flag's value; its
+    subcommands' parsers are of this class too (add_subparsers uses the parent's)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NegativeNumber()
+
+    def error(self, message):
+        """One line, like every other refusal (argparse's own prints its usage block first)."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _StderrHandler(logging.Handler):
+    """glam_tf's log lines on sys.stderr as it is at each line (not as it was when
+    main() first ran)."""
+
+    def emit(self, record):
+        print(self.format(record), file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="glam", description="GLaM: sparse Mixture-of-Experts language models on TensorFlow.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -504,13 +540,19 @@ def _add_verbose_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a flag argparse refuses (2, its one line)
+        return stop.code
     quiet.quiet_startup(args.verbose)  # before anything imports TensorFlow
-    # glam_tf's own INFO lines (e.g. what a quality filter kept) reach the user.
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logging.getLogger("glam_tf").addHandler(handler)
-    logging.getLogger("glam_tf").setLevel(logging.INFO)
+    # glam_tf's own INFO lines (e.g. what a quality filter kept) reach the user, once
+    # each however often main() runs in a process.
+    logger = logging.getLogger("glam_tf")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         return args.run(args)
     except (ValueError, KeyError, OSError) as error:

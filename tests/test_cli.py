@@ -90,3 +90,24 @@ def test_presets_on_a_mesh_mark_the_presets_it_cannot_lay_out_and_say_why():
     assert rows["glam_64b_64e"][-1] == "37.8" and rows["glam_1.7b_32e"][-1] == "-"
     assert ("glam_1.7b_32e: block_0/moe/wi_0 [32, 2048, 8192]: dimension 0 (expert, size 32)"
             in result.stdout)
+
+
+def test_main_run_again_in_one_process_logs_each_line_once(capsys):
+    import logging
+
+    from glam_tf.cli import main
+
+    for _ in range(3):
+        assert main(["presets"]) == 0
+    capsys.readouterr()
+    logging.getLogger("glam_tf.test").info("one line")
+    assert capsys.readouterr().err.splitlines() == ["one line"]
+
+
+def test_argparse_refusals_are_one_line_and_main_returns_their_exit_code(capsys):
+    from glam_tf.cli import main
+
+    assert main(["train", "--steps", "-1e3"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "glam train: error: argument --steps: invalid int value: '-1e3' (see glam train --help)"]
+    assert main(["--help"]) == 0 and "presets" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -58,10 +59,12 @@ def run_quickstart(workdir, minutes=DEFAULT_MINUTES, steps=DEFAULT_STEPS, max_ex
     minutes: training budget (wall clock); steps: training target;
     max_examples: score at most this many held-out examples per task (tests).
     """
-    if not minutes > 0:
-        raise ValueError(f"--minutes {minutes}: must be > 0")
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise ValueError(f"--minutes {minutes}: must be a finite number > 0")
     if steps < 1:
         raise ValueError(f"--steps {steps}: must be >= 1")
+    if max_examples is not None and max_examples < 1:
+        raise ValueError(f"--max_examples {max_examples}: must be >= 1")
     root = stages.check_workdir(workdir)
     progress = StageProgress(len(TITLES), stream)
     say = lambda text: progress.line(f"      {text}")  # noqa: E731

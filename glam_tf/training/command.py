@@ -177,7 +177,7 @@ def run_train(model_dir, config: GlamConfig, train_config: TrainConfig, tokenize
     _report_accelerators(log)
     remove_killed_saves(model_dir, log)
     tokenizer = prepare_tokenizer(model_dir, config, source, tokenizer_path, log)
-    write_settings(model_dir, config, train_config)
+    write_settings(model_dir, config, train_config, log)
     # This host reads only the batch shards its devices hold (all of one on one device).
     shards, count = sharding.batch_shards() if sharding else ([0], 1)
 

@@ -6,6 +6,8 @@ import dataclasses
 import json
 import math
 
+import numpy as np
+
 from glam_tf.config import ConfigError
 
 # Fields that fix which batches a run sees: resuming with other values would
@@ -20,6 +22,9 @@ SCHEDULE_FIELDS = ("peak_learning_rate", "constant_steps", "warmup_steps", "opti
 # `glam train`'s flag for each field that has one under another name.
 _FLAGS = {"peak_learning_rate": "learning_rate"}
 _NO_FLAG = ("keep_checkpoints", "eval_batches")
+# The learning rate is a float32 in the step: outside this range it would become
+# inf (numpy's overflow warning, then NaN weights) or 0.
+_FLOAT32 = np.finfo(np.float32)
 
 
 class TrainConfigError(ConfigError):
@@ -54,17 +59,29 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "seq_len", "checkpoint_every", "keep_checkpoints",
-                     "log_every", "eval_every", "eval_batches", "constant_steps",
-                     "steps_per_loop"):
+                     "log_every", "eval_every", "eval_batches", "steps_per_loop"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TrainConfigError(name, value, "must be an integer >= 1")
+        if (not isinstance(self.constant_steps, int) or isinstance(self.constant_steps, bool)
+                or self.constant_steps < 1):
+            # The decay is peak * sqrt(constant_steps / t): 0 would make every rate 0.
+            raise TrainConfigError("constant_steps", self.constant_steps,
+                                   "must be an integer >= 1 (1 decays from the first step, "
+                                   "as peak * sqrt(1 / t))")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 32:
+            # TensorFlow's and numpy's seeds are unsigned 32-bit.
+            raise TrainConfigError("seed", self.seed, "must be an integer in [0, 2**32 - 1]")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise TrainConfigError("warmup_steps", self.warmup_steps, "must be an integer >= 0")
         rate = self.peak_learning_rate
         if (isinstance(rate, bool) or not isinstance(rate, (int, float))
                 or not math.isfinite(rate) or rate <= 0):
             raise TrainConfigError("peak_learning_rate", rate, "must be a finite number > 0")
+        if not float(_FLOAT32.tiny) <= rate <= float(_FLOAT32.max):
+            raise TrainConfigError("peak_learning_rate", rate,
+                                   f"must be in float32's range [{_FLOAT32.tiny:.3g}, "
+                                   f"{_FLOAT32.max:.3g}] (the step computes in float32)")
         if self.dispatch not in ("auto", "gather", "einsum"):
             raise TrainConfigError("dispatch", self.dispatch, "must be auto, gather or einsum")
         if self.optimizer not in ("adafactor", "adam"):

@@ -291,7 +291,8 @@ class Trainer:
             f"{', ...' if len(bad) > 3 else ''}): stopped without saving them; "
             + (f"{kept} is the last checkpoint (finite)" if kept else "no checkpoint was saved")
             + f". Train again with a lower --learning_rate (now "
-            f"{self.train_config.peak_learning_rate:g}) in a new --model_dir")
+            f"{self.train_config.peak_learning_rate:g}) "
+            + ("in a new --model_dir" if kept else "in this --model_dir or a new one"))
 
     def _iterations(self) -> int:
         iterations = self.optimizer.iterations.value
@@ -375,10 +376,10 @@ def make_optimizer(train_config: TrainConfig):
     return Adafactor(schedule) if train_config.optimizer == "adafactor" else Adam(schedule)
 
 
-def check_model_dir(model_dir, config, train_config) -> bool:
+def check_model_dir(model_dir, config, train_config, log=print) -> bool:
     """Creates model_dir's settings files, or checks they match; True when they existed."""
     existed = check_settings(model_dir, config, train_config)
-    write_settings(model_dir, config, train_config)
+    write_settings(model_dir, config, train_config, log)
     return existed
 
 
@@ -386,38 +387,55 @@ def check_settings(model_dir, config, train_config) -> bool:
     """Checks that a run with these settings may continue in model_dir, writing
     nothing; True when model_dir holds a run's settings already.
 
+    Settings that differ are refused only beside checkpoints: in a model dir
+    with none (a run stopped before its first, e.g. on NaN at step 1) nothing
+    trained is at stake, and `write_settings` replaces them.
+
     Raises:
-      ModelDirError: another model config, data setting or schedule is there,
-        or its settings files are unreadable.
+      ModelDirError: another model config, data setting or schedule is there
+        and so are checkpoints, or its settings files are unreadable.
     """
     config_path = os.path.join(model_dir, "config.json")
+    has_checkpoints = checkpoints.has_checkpoints(os.path.join(model_dir, "checkpoints"))
+    if not fileio.exists(config_path) and has_checkpoints:
+        raise ModelDirError(f"{config_path} is missing but {model_dir} has checkpoints: "
+                            "put it back, or use a new --model_dir")
+    changes = _changed_settings(model_dir, config, train_config)
+    if changes and has_checkpoints:
+        path, kind, changed = changes[0]
+        if kind == "model":
+            raise ModelDirError(
+                f"{path} holds another model config ({', '.join(changed)}); "
+                "use a new --model_dir, or the same preset and --set values to resume")
+        raise ModelDirError(
+            f"{path} was trained with other {kind} settings ({', '.join(changed)}); resuming "
+            "with them changed would not continue the same run: give the same values, "
+            "or use a new --model_dir")
+    return fileio.exists(config_path)
+
+
+def _changed_settings(model_dir, config, train_config) -> list:
+    """[(path, kind, ["field=old (asked: new)", ...])] for each kind of setting
+    (model, data, optimizer and schedule) that model_dir's files hold otherwise."""
+    config_path = os.path.join(model_dir, "config.json")
     train_path = os.path.join(model_dir, "train.json")
-    if not fileio.exists(config_path):
-        if checkpoints.has_checkpoints(os.path.join(model_dir, "checkpoints")):
-            raise ModelDirError(f"{config_path} is missing but {model_dir} has checkpoints: "
-                                "put it back, or use a new --model_dir")
-        return False
-    existing = GlamConfig.from_json(_read_settings(config_path))
-    if existing != config:
+    changes = []
+    if fileio.exists(config_path):
+        existing = GlamConfig.from_json(_read_settings(config_path))
         changed = [f"{f.name}={getattr(existing, f.name)!r} (asked: {getattr(config, f.name)!r})"
                    for f in dataclasses.fields(config)
                    if getattr(existing, f.name) != getattr(config, f.name)]
-        raise ModelDirError(
-            f"{config_path} holds another model config ({', '.join(changed)}); "
-            "use a new --model_dir, or the same preset and --set values to resume")
+        if changed:
+            changes.append((config_path, "model", changed))
     if fileio.exists(train_path):
         saved = json.loads(_read_settings(train_path))
         for kind, settings in (("data", train_config.data_identity()),
                                ("optimizer and schedule", train_config.schedule())):
-            different = [k for k, v in settings.items() if k in saved and saved[k] != v]
-            if different:
-                raise ModelDirError(
-                    f"{train_path} was trained with other {kind} settings "
-                    f"({', '.join(f'{k}={saved[k]!r} (asked: {settings[k]!r})' for k in different)}"
-                    "); resuming with "
-                    "them changed would not continue the same run: give the same values, "
-                    "or use a new --model_dir")
-    return True
+            changed = [f"{k}={saved[k]!r} (asked: {v!r})" for k, v in settings.items()
+                       if k in saved and saved[k] != v]
+            if changed:
+                changes.append((train_path, kind, changed))
+    return changes
 
 
 def _read_settings(path) -> str:
@@ -430,10 +448,19 @@ def _read_settings(path) -> str:
     return text
 
 
-def write_settings(model_dir, config, train_config) -> None:
-    """Writes model_dir's config.json and train.json where missing (after
-    `check_settings`: the ones there match); model_dir made if missing."""
+def write_settings(model_dir, config, train_config, log=print) -> None:
+    """Writes model_dir's config.json and train.json where missing, or where they
+    differ in a model dir without checkpoints (after `check_settings`: with
+    checkpoints they match); model_dir made if missing. Each file is replaced whole."""
+    changes = _changed_settings(model_dir, config, train_config)
+    if changes:
+        kept = (", keeping its tokenizer.model"
+                if fileio.exists(os.path.join(model_dir, "tokenizer.model")) else "")
+        log(f"{model_dir} has no checkpoint, so nothing trained is lost: starting it again "
+            f"with the new settings ({'; '.join(', '.join(c) for _, _, c in changes)}){kept}")
+    replaced = {os.path.basename(path) for path, _, _ in changes}
     fileio.makedirs(model_dir)
     for name, text in (("config.json", config.to_json()), ("train.json", train_config.to_json())):
-        if not fileio.exists(os.path.join(model_dir, name)):
-            fileio.write_atomic(os.path.join(model_dir, name), text)
+        path = os.path.join(model_dir, name)
+        if name in replaced or not fileio.exists(path):
+            fileio.write_atomic(path, text)

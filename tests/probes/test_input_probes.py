@@ -64,6 +64,11 @@ PROBES = [
                              "--max_examples", "0"], "--max_examples 0: must be an integer >= 1"),
     ("eval-max-length-1", ["eval", "--saved_model", "{tmp}", "--tasks", "boolq",
                            "--max_length", "1"], "--max_length 1: must be an integer >= 2"),
+    ("eval-seed-negative", ["eval", "--model_dir", "{model}", "--tasks", "boolq",
+                            "--seed", "-1"], "--seed -1: must be an integer >= 0"),
+    ("eval-max-length-minus-inf", ["eval", "--saved_model", "{tmp}", "--tasks", "boolq",
+                                   "--max_length", "-inf"],
+     "argument --max_length: invalid int value: '-inf' (see glam eval --help)"),
     ("eval-shots-negative", ["eval", "--model_dir", "{model}", "--tasks", "boolq",
                              "--shots", "0,-1"], "--shots '0,-1': give comma-separated ints >= 0"),
     ("eval-two-models", ["eval", "--model_dir", "{model}", "--saved_model", "{tmp}",
@@ -101,6 +106,8 @@ PROBES = [
     ("tokenizer-max-documents-negative", ["tokenizer", "train", "--vocab_size", "300",
                                           "--output", "{tmp}/new", "--max_documents", "-5"],
      "--max_documents -5: must be an integer >= 1"),
+    ("tokenizer-vocab-size-negative", ["tokenizer", "train", "--vocab_size", "-1", "--output",
+                                       "{tmp}/new"], "vocab_size=-1: must be >= 260"),
     ("tokenizer-vocab-size-tiny", ["tokenizer", "train", "--vocab_size", "10", "--output",
                                    "{tmp}/new", "--input", "files:{tmp}/a.txt"],
      "vocab_size=10: must be >= 260"),
@@ -144,6 +151,14 @@ PROBES = [
     ("spec-quality-bad-alpha", ["tokenizer", "train", "--vocab_size", "300", "--output",
                                 "{tmp}/new", "--input", "quality:{tmp}:-1=files:{tmp}/a.txt"],
      "alpha=-1: must be a finite number > 0"),
+    # glam quickstart
+    ("quickstart-minutes-minus-inf", ["quickstart", "--workdir", "{tmp}/new", "--minutes", "-inf"],
+     "--minutes -inf: must be a finite number > 0"),
+    ("quickstart-minutes-inf", ["quickstart", "--workdir", "{tmp}/new", "--minutes", "inf"],
+     "--minutes inf: must be a finite number > 0"),
+    ("quickstart-max-examples-negative", ["quickstart", "--workdir", "{tmp}/new",
+                                          "--max_examples", "-1"],
+     "--max_examples -1: must be >= 1"),
     # glam quality
     ("quality-train-no-positives", ["quality", "train", "--positive", "{tmp}/none*.txt",
                                     "--negative", "{tmp}/a.txt", "--output", "{tmp}/new"],
@@ -159,6 +174,15 @@ PROBES = [
     # glam export's serving bounds
     ("export-max-batch-0", ["export", "--model_dir", "{model}", "--export_base", "{tmp}/new",
                             "--name", "glam", "--max_batch", "0"], "--max_batch 0: must be >= 1"),
+    ("export-max-batch-negative-exponent", ["export", "--model_dir", "{model}", "--export_base",
+                                            "{tmp}/new", "--name", "glam", "--max_batch", "-1e3"],
+     "argument --max_batch: invalid int value: '-1e3'"),
+    ("export-version-negative", ["export", "--model_dir", "{model}", "--export_base",
+                                 "{tmp}/new", "--name", "glam", "--version", "-1"],
+     "--version -1: must be an integer >= 1"),
+    ("export-max-new-tokens-negative", ["export", "--model_dir", "{model}", "--export_base",
+                                        "{tmp}/new", "--name", "glam", "--max_new_tokens", "-1"],
+     "--max_new_tokens -1: must be in [1, 127]"),
     ("export-bad-name", ["export", "--model_dir", "{model}", "--export_base", "{tmp}/new",
                          "--name", "my model"], "--name 'my model': use letters, digits"),
     ("export-max-new-tokens-too-many", ["export", "--model_dir", "{model}", "--export_base",
@@ -208,7 +232,10 @@ def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(
      "glam eval: error: http://127.0.0.1:{port}: no server answers there"),
     (["tokenizer", "train", "--vocab_size", "300", "--output", "{tmp}/new",
       "--max_documents", "0"], "glam tokenizer: error: --max_documents 0: must be an integer >= 1"),
-], ids=["eval-nothing-listening", "tokenizer-max-documents-0"])
+    # A float64 that float32 cannot hold: refused before numpy's overflow warning.
+    (["train", "--model_dir", "{tmp}/new", "--steps", "1", "--learning_rate", "1e300"],
+     "glam train: error: --learning_rate 1e+300: must be in float32's range"),
+], ids=["eval-nothing-listening", "tokenizer-max-documents-0", "train-learning-rate-1e300"])
 def test_as_a_process_bad_input_exits_2_with_one_line_and_no_traceback(
         argv, expected, scratch, trained_model_dir):
     port = _closed_port()

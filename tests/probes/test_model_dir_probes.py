@@ -8,6 +8,7 @@ to show the real exit path.
 """
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -76,6 +77,25 @@ TRAIN_PROBES = [
     ("learning_rate_inf", None, ["--learning_rate", "inf"], "--learning_rate inf"),
     ("learning_rate_nan", None, ["--learning_rate", "nan"], "--learning_rate nan"),
     ("learning_rate_negative", None, ["--learning_rate", "-1"], "finite number > 0"),
+    # Negative numbers argparse took for options ("expected one argument"), and a
+    # float64 that float32 cannot hold (numpy's overflow warning, then NaN).
+    ("learning_rate_minus_inf", None, ["--learning_rate", "-inf"],
+     "--learning_rate -inf: must be a finite number > 0"),
+    ("learning_rate_negative_exponent", None, ["--learning_rate", "-1e-3"],
+     "--learning_rate -0.001: must be a finite number > 0"),
+    ("learning_rate_overflows_float32", None, ["--learning_rate", "1e300"],
+     "--learning_rate 1e+300: must be in float32's range"),
+    ("learning_rate_underflows_float32", None, ["--learning_rate", "1e-300"],
+     "--learning_rate 1e-300: must be in float32's range"),
+    ("steps_negative_exponent", None, ["--steps", "-1e3"],
+     "argument --steps: invalid int value: '-1e3'"),
+    ("virtual_devices_minus_inf", None, ["--virtual_devices", "-inf"],
+     "argument --virtual_devices: invalid int value: '-inf'"),
+    ("steps_per_loop_minus_inf", None, ["--steps_per_loop", "-inf"],
+     "--steps_per_loop '-inf': must be an integer >= 1"),
+    ("constant_steps_0", None, ["--constant_steps", "0"],
+     "--constant_steps 0: must be an integer >= 1 (1 decays from the first step"),
+    ("seed_negative", None, ["--seed", "-1"], "--seed -1: must be an integer in [0, 2**32 - 1]"),
     ("seq_len_0", None, ["--seq_len", "0"], "--seq_len 0: must be an integer >= 1"),
     ("seq_len_above_max", None, ["--seq_len", "512"], "above the model's max_seq_len 128"),
     ("batch_size_0", None, ["--batch_size", "0"], "--batch_size 0"),
@@ -128,11 +148,13 @@ def _assert_refused(code, err, command, words):
     errors = [line for line in err.splitlines() if line.startswith(f"glam {command}: error:")]
     assert code == 2 and "Traceback" not in err, err
     assert len(errors) == 1, err
+    assert "Warning" not in err and "usage:" not in err, err
     assert words in errors[0], errors[0]
 
 
 @pytest.mark.parametrize("damage,args,words", [p[1:] for p in TRAIN_PROBES],
                          ids=[p[0] for p in TRAIN_PROBES])
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # e.g. numpy's overflow in a cast
 def test_bad_train_input_is_one_line_and_leaves_the_model_dir_as_it_was(
         capsys, probe_dir, tokenizer, trained_model_args, damage, args, words):
     model_dir = probe_dir(damage)
@@ -214,3 +236,28 @@ def test_refusals_exit_2_with_one_line_from_a_real_process(tmp_path, probe_dir,
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert "glam train: error: --tpu (this VM): no TPU reachable" in run.stderr
     assert not fresh.exists()
+
+
+def test_a_run_stopped_on_nan_before_any_checkpoint_reruns_there_with_a_lower_rate(
+        capsys, tmp_path, tokenizer, trained_model_args):
+    model_dir = tmp_path / "model"
+    run = ["train", *trained_model_args, "--model_dir", str(model_dir), "--steps", "1",
+           "--log_every", "1", "--tokenizer", tokenizer]
+    code, err = _run(capsys, [*run, "--learning_rate", "1e38"])  # finite, but inf weights
+    _assert_refused(code, err, "train", "step 1: ")
+    assert "in this --model_dir or a new one" in err
+    assert not (model_dir / "checkpoints").exists()
+    config, tokenizer_bytes = (model_dir / "config.json").read_text(), \
+        (model_dir / "tokenizer.model").read_bytes()
+
+    assert main([*run, "--learning_rate", "0.01"]) == 0
+    out = capsys.readouterr().out
+    said = [line for line in out.splitlines() if "has no checkpoint" in line]
+    assert said == [f"{model_dir} has no checkpoint, so nothing trained is lost: starting it "
+                    "again with the new settings (peak_learning_rate=1e+38 (asked: 0.01)), "
+                    "keeping its tokenizer.model"], out
+    assert json.loads((model_dir / "train.json").read_text())["peak_learning_rate"] == 0.01
+    assert (model_dir / "config.json").read_text() == config
+    assert (model_dir / "tokenizer.model").read_bytes() == tokenizer_bytes
+    assert (model_dir / "checkpoints" / "ckpt-1.index").exists()
+    assert not [p for p in os.listdir(model_dir) if p.startswith(".")]  # no temp copies left

@@ -81,15 +81,20 @@ def test_a_nan_step_is_skipped_and_leaves_every_weight_unchanged(tmp_path):
     assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
 
 
+def _checkpointed(model_dir):
+    """model_dir trained one step, so it holds a checkpoint (ckpt-1)."""
+    _trainer(model_dir, run=dataclasses.replace(RUN, steps=1)).train()
+
+
 def test_another_model_config_in_the_model_dir_is_an_error(tmp_path):
-    _trainer(tmp_path)
+    _checkpointed(tmp_path)
     with pytest.raises(ModelDirError, match=r"d_ff=64 \(asked: 32\)"):
         check_model_dir(str(tmp_path), dataclasses.replace(SMALL, d_ff=32), RUN)
     assert GlamConfig.from_json((tmp_path / "config.json").read_text()) == SMALL
 
 
 def test_other_data_settings_in_the_model_dir_are_an_error(tmp_path):
-    _trainer(tmp_path)
+    _checkpointed(tmp_path)
     with pytest.raises(ModelDirError, match="batch_size=4"):
         check_model_dir(str(tmp_path), SMALL, dataclasses.replace(RUN, batch_size=8))
 
@@ -219,7 +224,27 @@ def test_train_settings_are_named_by_their_flags_and_must_be_finite():
 
 
 def test_a_resume_with_another_schedule_is_refused(tmp_path):
-    _trainer(tmp_path)
+    _checkpointed(tmp_path)
     with pytest.raises(ModelDirError, match="peak_learning_rate=0.01"):
         check_model_dir(str(tmp_path), SMALL, dataclasses.replace(RUN, peak_learning_rate=0.02))
     assert json.loads((tmp_path / "train.json").read_text())["peak_learning_rate"] == 0.01
+
+
+def test_a_model_dir_without_checkpoints_takes_new_settings_and_says_so_once(tmp_path):
+    _trainer(tmp_path)  # settings written, nothing trained
+    (tmp_path / "tokenizer.model").write_bytes(b"kept")
+    config, run = dataclasses.replace(SMALL, d_ff=32), dataclasses.replace(
+        RUN, peak_learning_rate=0.001, batch_size=8)
+    messages = []
+    assert check_model_dir(str(tmp_path), config, run, log=messages.append) is True
+    assert messages == [f"{tmp_path} has no checkpoint, so nothing trained is lost: starting "
+                        "it again with the new settings (d_ff=64 (asked: 32); batch_size=4 "
+                        "(asked: 8); peak_learning_rate=0.01 (asked: 0.001)), keeping its "
+                        "tokenizer.model"]
+    assert GlamConfig.from_json((tmp_path / "config.json").read_text()) == config
+    assert json.loads((tmp_path / "train.json").read_text()) == json.loads(run.to_json())
+    assert (tmp_path / "tokenizer.model").read_bytes() == b"kept"
+    messages.clear()  # the same settings again: nothing to say, nothing rewritten
+    check_model_dir(str(tmp_path), config, dataclasses.replace(run, steps=99),
+                    log=messages.append)
+    assert messages == [] and json.loads((tmp_path / "train.json").read_text())["steps"] == 12
