@@ -125,26 +125,28 @@ class MoeFeedForward(keras.layers.Layer):
         num_tokens = num_groups * group_size
         num_slots = self.num_experts * num_groups * capacity
         # Row of each choice in the flat [E * G * C] buffer; dropped ones point
-        # at an extra zero row at the end.
+        # one past the end.
         group_index = tf.range(num_groups)[:, tf.newaxis, tf.newaxis]
         slot_row = (routing.expert_index * num_groups + group_index) * capacity + routing.position
         slot_row = tf.where(routing.kept, slot_row, num_slots)                    # [G, S, K]
         token_row = tf.broadcast_to(tf.reshape(tf.range(num_tokens), [num_groups, group_size, 1]),
                                     tf.shape(slot_row))
-        # Inverse map: the token in each slot, or the zero row past the tokens.
+        # Inverse map: the token in each slot, or one past the tokens for an empty slot.
         source = tf.scatter_nd(tf.reshape(slot_row, [-1, 1]),
                                tf.reshape(token_row - num_tokens, [-1]), [num_slots + 1])
         source = source[:num_slots] + num_tokens
-        # A zero row padded on, not concatenated: with tf.concat here, turning the
-        # training step into XLA ran the routing's cumsum element by element in
-        # XLA's interpreter (value inference, seen in a debugger): the 0.1B/64E
-        # step did not compile in 7.5 minutes. Same values either way.
-        tokens = tf.pad(tf.reshape(groups, [-1, m]), [[0, 1], [0, 0]])
-        buffers = tf.reshape(tf.gather(tokens, source),
-                             [self.num_experts, num_groups, capacity, m])
+        # Out-of-range rows are clamped and zeroed rather than read from an extra
+        # zero row: a row concatenated on made XLA evaluate the routing's cumsum
+        # element by element (the 0.1B/64E step did not compile in 7.5 minutes),
+        # and one padded on gives a [N + 1, M] tensor that a batch-sharded layout
+        # cannot split. Same values either way.
+        tokens = tf.reshape(groups, [-1, m])
+        filled = tf.cast(source < num_tokens, tokens.dtype)[:, tf.newaxis]
+        buffers = tf.gather(tokens, tf.minimum(source, num_tokens - 1)) * filled
+        buffers = tf.reshape(buffers, [self.num_experts, num_groups, capacity, m])
         outputs = tf.reshape(self._experts(buffers), [-1, m])
-        outputs = tf.pad(outputs, [[0, 1], [0, 0]])
-        picked = tf.gather(outputs, slot_row)                                      # [G,S,K,M]
+        # A dropped choice reads some slot's output, times its gate, which is 0.
+        picked = tf.gather(outputs, tf.minimum(slot_row, num_slots - 1))           # [G,S,K,M]
         return tf.einsum("gskm,gsk->gsm", picked, tf.cast(routing.gate, picked.dtype))
 
     def get_config(self):

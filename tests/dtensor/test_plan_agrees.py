@@ -49,7 +49,9 @@ def test_plan_refuses_exactly_the_weight_the_run_refuses():
     with pytest.raises(axes.ShardingError) as run:
         _run_layouts(_built(six), mesh, rules)
     assert str(planned.value) == str(run.value)
-    assert "block_0/moe/wi_0 [6, 128, 512]: dimension 0 (expert, size 6)" in str(run.value)
+    first_moe = next(i for i in range(six.num_layers) if six.is_moe_layer(i))
+    assert (f"block_{first_moe}/moe/wi_0 [6, 128, 512]: dimension 0 (expert, size 6)"
+            in str(run.value))
 
 
 def test_plan_refuses_the_batch_the_run_cannot_lay_out():
