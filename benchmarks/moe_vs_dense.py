@@ -16,7 +16,7 @@ arm trains --steps at its rate for every seed; seed s fixes the data order
 and both models' initialization, so both arms of a seed see the same batches.
 
 Corpus (--data, default the knowledge corpus: GCIDE, WordNet and FOLDOC from
-Debian packages, about 12M tokens; `bash benchmarks/corpus/setup.sh` makes
+Debian packages, about 20M tokens; `bash benchmarks/corpus/setup.sh` makes
 it): large enough that no run sees a document twice at the default budget.
 
 Prints the sweep, each arm's final validation cross-entropy (mean +- std over

@@ -12,7 +12,7 @@ a document, as JSON Lines for `--data files:DIR/*.jsonl`:
            examples; Debian package wordnet-base
   foldoc   the Free On-line Dictionary of Computing; Debian package dict-foldoc
 
-About 50M characters (12M tokens with a 2,048-piece tokenizer). Install the
+About 48M characters (about 20M tokens with a 2,048-piece tokenizer). Install the
 packages and build it with `bash benchmarks/corpus/setup.sh DIR`. Nothing of
 the corpus is committed; its text is read from the packages' files.
 
