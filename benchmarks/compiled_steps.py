@@ -18,6 +18,9 @@ figure is a median over rounds:
       weights are shared by the variants (the update is tiny).
 Variants: plain (tf.function) and xla (jit_compile=True), each with N = 1 and
 every --loops value. tokens/s = tokens per step * steps / time.
+--workloads picks which of the two run (default both): glam_tiny's XLA
+variants take minutes to compile on 2 cores, so `--workloads moe_layer`
+measures the layer alone in a few minutes; the output says what was left out.
 
 How to read the output: per workload and variant, the median ms per step and
 tokens/s; then ratio lines (benchmarks/ratios.py format)
@@ -29,6 +32,7 @@ batches, so plain N=1 and plain N=10 agree exactly and xla within rounding.
 Run from the repo root:
   python benchmarks/compiled_steps.py [--rounds N] [--loops 10] [--steps 10]
       [--batch-size B] [--seq-len L] [--layer tiny|paper] [--threads N]
+      [--workloads glam_tiny,moe_layer]
 """
 
 import argparse
@@ -55,6 +59,7 @@ from ratios import ratio_line  # noqa: E402
 from train_throughput import (add_threads_flag, apply_threads, cpu_model,  # noqa: E402
                               random_batch)
 
+WORKLOADS = ("glam_tiny", "moe_layer")
 # name: (label, d_model M, expert width H, experts E, batch B, length L, group size S)
 LAYERS = {"paper": ("0.1B/64E", 768, 3072, 64, 2, 1024, 1024),
           "tiny": ("tiny", 128, 512, 8, 2, 256, 256)}
@@ -120,8 +125,15 @@ def main():
     parser.add_argument("--seq-len", type=int, default=128, help="glam_tiny length L (default 128)")
     parser.add_argument("--layer", choices=sorted(LAYERS), default="paper",
                         help="MoE layer shape (default paper: 0.1B/64E)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma list of glam_tiny, moe_layer (default both)")
     add_threads_flag(parser)
     args = parser.parse_args()
+    chosen = args.workloads.split(",")
+    unknown = [w for w in chosen if w not in WORKLOADS]
+    if unknown or not chosen:
+        parser.error(f"--workloads {args.workloads!r}: {', '.join(unknown) or 'empty'} is not "
+                     f"one of {', '.join(WORKLOADS)}")
     apply_threads(args.threads)
     loops = [1] + [int(n) for n in args.loops.split(",") if int(n) != 1]
     if any(args.steps % n for n in loops):
@@ -135,7 +147,9 @@ def main():
 
     label, m, h, e, lb, ll, s = LAYERS[args.layer]
     layer_name = f"moe_layer_{label}"
-    tokens = {"glam_tiny": b * length, layer_name: lb * ll}
+    tokens = {name: count for name, count, workload in (
+        ("glam_tiny", b * length, "glam_tiny"), (layer_name, lb * ll, "moe_layer"))
+        if workload in chosen}
     variants = [(jit, n) for jit in (False, True) for n in loops]
     x = tf.random.stateless_normal([lb, ll, m], seed=[1, 2])
     layer = MoeFeedForward(e, h, top_k=2, train_capacity_factor=2.0, group_size=s,
@@ -145,9 +159,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for jit, n in variants:
             key = ("glam_tiny", jit, n)
-            runs[key], losses[key] = glam_tiny_run(os.path.join(tmp, f"{jit}_{n}"), jit, n,
-                                                   args.steps, b, length)
-            runs[(layer_name, jit, n)] = moe_layer_run(layer, x, jit, n, args.steps)
+            if "glam_tiny" in tokens:
+                runs[key], losses[key] = glam_tiny_run(os.path.join(tmp, f"{jit}_{n}"), jit, n,
+                                                       args.steps, b, length)
+            if layer_name in tokens:
+                runs[(layer_name, jit, n)] = moe_layer_run(layer, x, jit, n, args.steps)
         for key, run in runs.items():  # warm-up: trace (and compile) + one more sample
             first[key] = run()
             run()
@@ -156,8 +172,10 @@ def main():
             for key, run in runs.items():
                 times[key].append(run())
 
+    left_out = [w for w in WORKLOADS if w not in chosen]
     print(f"\n{args.rounds} rounds of {args.steps} steps per variant; glam_tiny B={b} L={length}; "
-          f"{layer_name} M={m} H={h} E={e} tokens={lb * ll} S={s}, gather")
+          f"{layer_name} M={m} H={h} E={e} tokens={lb * ll} S={s}, gather"
+          + (f"; not run (--workloads): {', '.join(left_out)}" if left_out else ""))
     rate = {}
     for key, t in times.items():
         workload, jit, n = key
@@ -166,7 +184,7 @@ def main():
         print(f"{workload} {'xla' if jit else 'plain'} N={n}: {per_step:.1f} ms/step "
               f"(min {min(t) / args.steps:.1f}, max {max(t) / args.steps:.1f}), "
               f"{rate[key]:,.0f} tokens/s; first sample (trace, compile) {first[key]:.0f} ms")
-    for jit, n in variants:
+    for jit, n in variants if "glam_tiny" in tokens else ():
         print(f"glam_tiny {'xla' if jit else 'plain'} N={n} last loss: "
               f"{losses[('glam_tiny', jit, n)][-1]:.7f}")
     print()

@@ -241,32 +241,43 @@ class Sharding:
         client's rows: a dict of [R, ...] tensors holding the rows of its
         `batch_shards()` in order (on one client, the whole batch). Each local
         device gets its shard's rows; no client needs the others' rows."""
+        return {key: self._rows_to_mesh(key, value, 0) for key, value in rows.items()}
+
+    def shard_steps(self, batches):
+        """N consecutive batches (each as `shard_batch` takes it) stacked into one
+        dict of [N, B, ...] DTensors laid out [unsharded, batch, ...]: every
+        device holds its rows of all N steps, as `shard_batch` lays out each."""
+        return {key: self._rows_to_mesh(key, tf.stack([b[key] for b in batches]), 1)
+                for key in batches[0]}
+
+    def _rows_to_mesh(self, key, value, batch_dim):
+        """`value` holding this client's rows along `batch_dim`, laid out on the mesh."""
         held, count = self.batch_shards()
         axis = self.rules.get(dims.BATCH)
-        out = {}
-        for key, value in rows.items():
-            value = tf.convert_to_tensor(value)
-            here = value.shape[0]
-            if len(held) == count:  # this client holds the whole batch
-                total = here
-            elif here % len(held):
-                raise ShardingError(f"{key}: {here} rows do not split into this client's "
-                                    f"{len(held)} batch shards")
-            else:
-                total = here // len(held) * count
-            shape = [total] + value.shape.as_list()[1:]
-            axes = (dims.BATCH,) + (None,) * (value.shape.rank - 1)
-            layout = layout_for(key, shape, axes, self.mesh, self.rules)
-            if layout.sharding_specs[0] == dtensor.UNSHARDED:  # batch replicated
-                out[key] = self._to_mesh(value, layout)
-                continue
-            per_shard = total // count  # layout_for has checked that it divides
-            pieces = []
-            for location in self.mesh.local_device_locations():
-                at = held.index(location[axis]) * per_shard
-                pieces.append(value[at:at + per_shard])
-            out[key] = dtensor.pack(pieces, layout)
-        return out
+        value = tf.convert_to_tensor(value)
+        here = value.shape[batch_dim]
+        if len(held) == count:  # this client holds the whole batch
+            total = here
+        elif here % len(held):
+            raise ShardingError(f"{key}: {here} rows do not split into this client's "
+                                f"{len(held)} batch shards")
+        else:
+            total = here // len(held) * count
+        shape = value.shape.as_list()
+        shape[batch_dim] = total
+        axes = [None] * value.shape.rank
+        axes[batch_dim] = dims.BATCH
+        layout = layout_for(key, shape, tuple(axes), self.mesh, self.rules)
+        if layout.sharding_specs[batch_dim] == dtensor.UNSHARDED:  # batch replicated
+            return self._to_mesh(value, layout)
+        per_shard = total // count  # layout_for has checked that it divides
+        pieces = []
+        for location in self.mesh.local_device_locations():
+            at = held.index(location[axis]) * per_shard
+            rows = [slice(None)] * value.shape.rank
+            rows[batch_dim] = slice(at, at + per_shard)
+            pieces.append(value[tuple(rows)])
+        return dtensor.pack(pieces, layout)
 
     @contextlib.contextmanager
     def active(self):

@@ -31,7 +31,7 @@ from glam_tf.config import GlamConfig
 from glam_tf.model import GlamModel
 from glam_tf.training import checkpoints
 from glam_tf.training.host_input import HostInput
-from glam_tf.training.loop import StepOutputs, crosses, make_train_loop, unstack
+from glam_tf.training.loop import crosses, make_stacked_loop, make_train_loop, unstack
 from glam_tf.training.loss import lm_loss
 from glam_tf.training.optimizer import Adafactor, Adam, GlamSchedule
 from glam_tf.training.run_config import TrainConfig
@@ -203,18 +203,28 @@ class Trainer:
 
     def train_steps(self, count: int) -> list:
         """`count` steps on the next batches of the train iterator, in one call
-        (the host waits once); returns each step's StepOutputs as numpy values."""
-        if self.sharding:  # one step per call: the batch is laid out on the mesh eagerly
-            parts, routing = self.train_step(next(self.data))
-            outputs = StepOutputs(parts, routing, self._iterations(), self.skipped_steps)
-            return [tf.nest.map_structure(np.asarray, outputs)]
+        (the host waits once); returns each step's StepOutputs as numpy values.
+
+        On a mesh the host takes the `count` batches first and lays them out as
+        one [count, B, ...] DTensor (`Sharding.shard_steps`), since a mesh
+        function cannot read an iterator."""
+        if self.sharding:
+            stacked = self.sharding.shard_steps([next(self.data) for _ in range(count)])
+            with self.sharding.active():
+                outputs = self._stacked_loop(stacked)
+            return unstack(tf.nest.map_structure(self.sharding.to_host, outputs))
         return unstack(self._train_loop(tf.constant(count, tf.int32)))
+
+    def _read_counters(self):
+        return tf.identity(self.optimizer.iterations.value), tf.identity(self.skipped)
 
     @functools.cached_property
     def _train_loop(self):
-        return make_train_loop(self._train_step, self.data,
-                               lambda: (tf.identity(self.optimizer.iterations.value),
-                                        tf.identity(self.skipped)))
+        return make_train_loop(self._train_step, self.data, self._read_counters)
+
+    @functools.cached_property
+    def _stacked_loop(self):
+        return make_stacked_loop(self._step_fn, self._read_counters)
 
     def validation_loss(self) -> float:
         losses = [self._eval_step(b) for b in self.validation_batches]
@@ -294,21 +304,14 @@ class Trainer:
             f"{self.train_config.peak_learning_rate:g}) "
             + ("in a new --model_dir" if kept else "in this --model_dir or a new one"))
 
-    def _iterations(self) -> int:
-        iterations = self.optimizer.iterations.value
-        return int(self.sharding.to_host(iterations) if self.sharding else iterations)
-
     def _learning_rate(self, iterations) -> float:
         """The schedule's rate after `iterations` updates (what the next update uses)."""
         return float(self.optimizer._learning_rate(int(iterations)))
 
 
 def _check_step_options(train_config, sharding):
-    """On a mesh each step lays its batch out eagerly and DTensor decides how to
-    compile (always XLA on TPU): neither a loop of steps nor jit_compile applies."""
-    if sharding and train_config.steps_per_loop > 1:
-        raise ValueError(f"steps_per_loop={train_config.steps_per_loop} does not run on a "
-                         "DTensor mesh yet: use steps_per_loop=1 there")
+    """On a mesh DTensor decides how to compile each function (always XLA on
+    TPU): jit_compile does not apply there."""
     if sharding and train_config.jit_compile:
         raise ValueError("jit_compile does not apply on a DTensor mesh (DTensor compiles "
                          "the step itself; with XLA on TPU): leave it off there")

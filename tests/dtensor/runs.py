@@ -3,6 +3,8 @@
 import contextlib
 import dataclasses
 import json
+import shutil
+import types
 
 import tensorflow as tf
 
@@ -72,3 +74,31 @@ def losses(model_dir):
 def host_weights(model, mesh_sharding=None):
     read = mesh_sharding.to_host if mesh_sharding else tf.convert_to_tensor
     return [read(v.value).numpy() for v in model.variables]
+
+
+def state(run, mesh_sharding=None):
+    """Host values of every model and optimizer variable of Trainer `run`, in order."""
+    variables = list(run.model.variables) + list(run.optimizer.variables)
+    read = mesh_sharding.to_host if mesh_sharding else tf.convert_to_tensor
+    return [read(v.value).numpy() for v in variables]
+
+
+def mesh_run(model_dir, run=RUN, mesh="batch:2,expert:4"):
+    """`run` trained on `mesh` with a decisive router: a namespace of its
+    model_dir, trainer, sharding, initial (host weights before the first
+    step), weights and state (`state`) after the last, and losses."""
+    mesh_sharding = make_sharding(mesh)
+    each = trainer(model_dir, run, mesh_sharding)
+    decisive_router(each)
+    initial = host_weights(each.model, mesh_sharding)
+    each.train()
+    return types.SimpleNamespace(
+        model_dir=model_dir, trainer=each, sharding=mesh_sharding, initial=initial,
+        weights=host_weights(each.model, mesh_sharding), state=state(each, mesh_sharding),
+        losses=losses(model_dir))
+
+
+def copy_of(run, model_dir):
+    """A copy of `run`'s model dir at `model_dir`, for a test that trains on in it."""
+    shutil.copytree(run.model_dir, model_dir)
+    return model_dir

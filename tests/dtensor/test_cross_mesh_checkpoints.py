@@ -1,19 +1,15 @@
-"""A checkpoint written on one mesh restores, shard by shard, onto another mesh or one device."""
+"""A checkpoint written on one mesh restores, shard by shard, onto another mesh or one device.
+
+The checkpoint is the shared run's (`shared_mesh_run`: written on batch:2,expert:4
+at step 3); each test restores a copy of its model dir.
+"""
 
 import dataclasses
 
 import numpy as np
 from tensorflow.experimental import dtensor
 
-from runs import RUN, make_sharding, trainer
-
-
-def _state(run, mesh_sharding=None):
-    """Host values of every model and optimizer variable, in order."""
-    variables = list(run.model.variables) + list(run.optimizer.variables)
-    if mesh_sharding:
-        return [mesh_sharding.to_host(v.value).numpy() for v in variables]
-    return [v.numpy() for v in variables]
+from runs import RUN, copy_of, make_sharding, state, trainer
 
 
 def _assert_equal(got, expected):
@@ -23,39 +19,33 @@ def _assert_equal(got, expected):
 
 
 def test_a_checkpoint_from_batch2_expert4_restores_on_batch4_expert2_and_on_one_device(
-        tmp_path):
-    written_on = make_sharding("batch:2,expert:4")
-    first = trainer(tmp_path, RUN, written_on)
-    first.train()
-    expected = _state(first, written_on)
-
+        tmp_path, shared_mesh_run):
+    model_dir = copy_of(shared_mesh_run, tmp_path / "run")
     messages = []
     other_mesh = make_sharding("batch:4,expert:2")
-    resumed = trainer(tmp_path, RUN, other_mesh, log=messages.append)
+    resumed = trainer(model_dir, RUN, other_mesh, log=messages.append)
     assert resumed.steps_done == RUN.steps
-    _assert_equal(_state(resumed, other_mesh), expected)
+    _assert_equal(state(resumed, other_mesh), shared_mesh_run.state)
     # Restored straight into the new layout: each device holds E/2 experts.
     wi = next(v for v in resumed.model.variables if v.path.endswith("moe/wi_0"))
     assert {s.shape[0] for s in dtensor.unpack(wi.value.read_value())} == {4}
     # The input was cut into 2 batch shards and now 4: said, not hidden.
     assert any("split into other batch shards" in m for m in messages)
 
-    one_device = trainer(tmp_path, RUN)
+    one_device = trainer(model_dir, RUN)
     assert one_device.steps_done == RUN.steps
-    _assert_equal(_state(one_device), expected)
+    _assert_equal(state(one_device), shared_mesh_run.state)
 
 
-def test_one_device_resumes_a_mesh_run_with_its_data_position(tmp_path):
-    mesh_sharding = make_sharding("batch:2,expert:4")
-    trainer(tmp_path / "mesh", dataclasses.replace(RUN, steps=2, checkpoint_every=2),
-            mesh_sharding).train()
+def test_one_device_resumes_a_mesh_run_with_its_data_position(tmp_path, shared_mesh_run):
+    model_dir = copy_of(shared_mesh_run, tmp_path / "mesh")
     messages = []
     # One device reading the same two data shards picks up where the mesh stopped.
-    resumed = trainer(tmp_path / "mesh", RUN, log=messages.append)
-    assert resumed.steps_done == 2
+    resumed = trainer(model_dir, dataclasses.replace(RUN, steps=4), log=messages.append)
+    assert resumed.steps_done == RUN.steps
     assert not any("split into other batch shards" in m for m in messages)
     straight = trainer(tmp_path / "straight", RUN)
-    for _ in range(2):
+    for _ in range(RUN.steps):
         next(straight.data)
     np.testing.assert_array_equal(next(resumed.data)["token_ids"],
                                   next(straight.data)["token_ids"])

@@ -10,8 +10,8 @@ from glam_tf.layers import dims
 from glam_tf.model import GlamModel
 from glam_tf.presets import PRESETS
 
-from runs import (CONFIG, RUN, decisive_router, host_weights, losses, make_sharding,
-                  trainer)
+from runs import (CONFIG, RUN, copy_of, decisive_router, host_weights, losses, make_sharding,
+                  mesh_run, trainer)
 
 
 @pytest.mark.parametrize("dispatch", ["einsum", "gather"])
@@ -30,32 +30,26 @@ def test_sharded_forward_equals_unsharded(dispatch):
 
 
 @pytest.mark.parametrize("optimizer", ["adafactor", "adam"])
-def test_three_sharded_training_steps_equal_three_unsharded_steps(tmp_path, optimizer):
+def test_three_sharded_training_steps_equal_three_unsharded_steps(tmp_path, optimizer,
+                                                                  shared_mesh_run):
     run = dataclasses.replace(RUN, optimizer=optimizer)
+    sharded = shared_mesh_run if run == RUN else mesh_run(tmp_path / "sharded", run)
     plain = trainer(tmp_path / "plain", run)
-    mesh_sharding = make_sharding()
-    sharded = trainer(tmp_path / "sharded", run, mesh_sharding)
-    for each in (plain, sharded):
-        decisive_router(each)
+    decisive_router(plain)
     # Created shard by shard or whole, the two start from the same values.
-    for a, b, v in zip(host_weights(sharded.model, mesh_sharding),
-                       host_weights(plain.model), plain.model.variables):
+    for a, b, v in zip(sharded.initial, host_weights(plain.model), plain.model.variables):
         np.testing.assert_array_equal(a, b, err_msg=v.path)
-    for each in (plain, sharded):
-        each.train()
-    np.testing.assert_allclose(losses(tmp_path / "sharded"), losses(tmp_path / "plain"),
-                               rtol=1e-5)
+    plain.train()
+    np.testing.assert_allclose(sharded.losses, losses(tmp_path / "plain"), rtol=1e-5)
     # Adam divides by sqrt(v): where a gradient is near zero, the sharded and
     # unsharded sums' last-bit differences grow (one element of 65536 by 1.7e-5).
     atol = 5e-5 if optimizer == "adam" else 1e-5
-    for a, b, v in zip(host_weights(sharded.model, mesh_sharding),
-                       host_weights(plain.model), plain.model.variables):
+    for a, b, v in zip(sharded.weights, host_weights(plain.model), plain.model.variables):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=atol, err_msg=v.path)
 
 
-def test_each_device_holds_a_quarter_of_every_expert_weight_and_its_slots(tmp_path):
-    mesh_sharding = make_sharding()
-    run = trainer(tmp_path, RUN, mesh_sharding)
+def test_each_device_holds_a_quarter_of_every_expert_weight_and_its_slots(shared_mesh_run):
+    run, mesh_sharding = shared_mesh_run.trainer, shared_mesh_run.sharding
     experts = CONFIG.num_experts
     expert_weights = [v for v in run.model.variables if "/moe/w" in v.path]
     assert expert_weights
@@ -63,6 +57,7 @@ def test_each_device_holds_a_quarter_of_every_expert_weight_and_its_slots(tmp_pa
         shards = dtensor.unpack(weight.value.read_value())
         assert len(shards) == 8
         assert all(s.shape == (experts // 4,) + tuple(weight.shape[1:]) for s in shards)
+        assert all(f"/device:CPU:{d}" in s.device for d, s in enumerate(shards))
         full = mesh_sharding.to_host(weight.value).numpy()
         # device d holds experts of its position on the expert axis
         expert_position = [d % 4 for d in range(8)]
@@ -135,26 +130,25 @@ def test_variables_without_axis_names_are_replicated_and_listed():
                for m in messages)
 
 
-def test_sharded_checkpoint_restores_into_an_unsharded_model_and_back(tmp_path):
-    mesh_sharding = make_sharding()
-    sharded = trainer(tmp_path / "run", RUN, mesh_sharding)
-    sharded.train()
-    expected = host_weights(sharded.model, mesh_sharding)
+def test_sharded_checkpoint_restores_into_an_unsharded_model_and_back(tmp_path,
+                                                                      shared_mesh_run):
+    model_dir = copy_of(shared_mesh_run, tmp_path / "run")
     # unsharded resume of the sharded run: same weights, same step
-    plain = trainer(tmp_path / "run", dataclasses.replace(RUN, steps=4))
+    plain = trainer(model_dir, dataclasses.replace(RUN, steps=4))
     assert plain.steps_done == 3
-    for a, b in zip(host_weights(plain.model), expected):
+    for a, b in zip(host_weights(plain.model), shared_mesh_run.weights):
         np.testing.assert_array_equal(a, b)
     plain.train()  # one more unsharded step, then back onto the mesh
     after = host_weights(plain.model)
-    resharded = trainer(tmp_path / "run", dataclasses.replace(RUN, steps=4), make_sharding())
+    resharded = trainer(model_dir, dataclasses.replace(RUN, steps=4), make_sharding())
     assert resharded.steps_done == 4
     for a, b in zip(host_weights(resharded.model, resharded.sharding), after):
         np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.slow
-def test_two_processes_on_loopback_form_one_mesh_and_train_like_one_process(tmp_path):
+def test_two_processes_on_loopback_form_one_mesh_and_train_like_one_process(tmp_path,
+                                                                             shared_mesh_run):
     import os
     import subprocess
     import sys
@@ -171,19 +165,15 @@ def test_two_processes_on_loopback_form_one_mesh_and_train_like_one_process(tmp_
         assert run.returncode == 0, f"client {i}:\n{output[-4000:]}"
         assert f"client {i} done at step 3" in output
 
-    # One process with all eight devices reads both data shards and so
-    # assembles the same global batches the two clients build half each.
-    single = trainer(tmp_path / "single", RUN, make_sharding())
-    decisive_router(single)
-    single.train()
-    expected = losses(tmp_path / "single")
+    # One process with all eight devices (the shared run) reads both data shards
+    # and so assembles the same global batches the two clients build half each.
     for i in range(2):
-        np.testing.assert_allclose(losses(tmp_path / f"client{i}"), expected, rtol=1e-5)
+        np.testing.assert_allclose(losses(tmp_path / f"client{i}"), shared_mesh_run.losses,
+                                   rtol=1e-5)
 
 
-def test_planned_memory_per_device_equals_the_shards_each_device_holds(tmp_path):
-    mesh_sharding = make_sharding()
-    run = trainer(tmp_path, RUN, mesh_sharding)
+def test_planned_memory_per_device_equals_the_shards_each_device_holds(shared_mesh_run):
+    run = shared_mesh_run.trainer
     local = lambda v: int(np.prod(dtensor.unpack(v.value.read_value())[0].shape))
     weights = sum(local(v) for v in run.model.variables if dims.logical_axes(v))
     slots = sum(local(v) for v in run.optimizer.variables
