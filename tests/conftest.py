@@ -10,6 +10,24 @@ import pytest  # noqa: E402
 collect_ignore = [] if os.environ.get("GLAM_DTENSOR_SUITE") else ["dtensor"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_in_pytests_tmp_path(tmp_path_factory):
+    """Python's tempfile writes in this session's pytest basetemp, not in /tmp.
+
+    TFDS makes a `tempfile.mkdtemp("tfds")` directory, and never removes it, each
+    time it builds a DatasetInfo for a dataset not prepared in its data_dir (every
+    `tfds.builder(name)` of tests/tasks/test_glam_tasks.py, tests/tasks/offline_tfds.py
+    and evaluation's TFDS tasks): hundreds of /tmp/tmp*tfds per run before this. Pytest
+    keeps only its last three basetemps, so these go with them.
+    """
+    import tempfile
+
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("tempfile"))
+    yield
+    tempfile.tempdir = saved
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same random state and the float32 policy."""
