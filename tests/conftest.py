@@ -70,6 +70,23 @@ def trained_model_args():
 
 
 @pytest.fixture(scope="session")
+def trained_export_base(tmp_path_factory):
+    """The TF Serving base dir of trained_export_dir: glam/1 and models.config only."""
+    return tmp_path_factory.mktemp("serving")
+
+
+@pytest.fixture(scope="session")
+def trained_export_dir(trained_model_dir, trained_export_base):
+    """trained_model_dir exported once, as "glam" version 1 with max_batch 4 and
+    max_new_tokens 8 (tests/export/serving_helpers.py and tests/evaluation name these),
+    for tests/export and tests/evaluation alike. Read-only."""
+    from glam_tf.export import export_model
+
+    return export_model(trained_model_dir, trained_export_base, "glam", max_batch=4,
+                        max_new_tokens=8)
+
+
+@pytest.fixture(scope="session")
 def checkpointed_model_dir(tmp_path_factory, trained_model_dir, trained_model_args):
     """trained_model_dir trained on to step 5 with a checkpoint at each step (ckpt-3,
     4 and 5 kept) and steps 4 and 5 logged: a model dir to damage. Read-only: copy it."""
