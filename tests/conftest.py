@@ -10,6 +10,24 @@ import pytest  # noqa: E402
 collect_ignore = [] if os.environ.get("GLAM_DTENSOR_SUITE") else ["dtensor"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_in_pytests_tmp_path(tmp_path_factory):
+    """Python's tempfile writes in this session's pytest basetemp, not in /tmp.
+
+    TFDS makes a `tempfile.mkdtemp("tfds")` directory, and never removes it, each
+    time it builds a DatasetInfo for a dataset not prepared in its data_dir (every
+    `tfds.builder(name)` of tests/tasks/test_glam_tasks.py, tests/tasks/offline_tfds.py
+    and evaluation's TFDS tasks): hundreds of /tmp/tmp*tfds per run before this. Pytest
+    keeps only its last three basetemps, so these go with them.
+    """
+    import tempfile
+
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("tempfile"))
+    yield
+    tempfile.tempdir = saved
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same random state and the float32 policy."""
@@ -49,6 +67,23 @@ def trained_model_args():
     """The model and data flags of trained_model_dir: a run continuing it repeats them."""
     return ["--preset", "glam_tiny", "--batch_size", "2", "--seq_len", "32",
             "--set", "vocab_size=512", "--set", "num_layers=2"]
+
+
+@pytest.fixture(scope="session")
+def trained_export_base(tmp_path_factory):
+    """The TF Serving base dir of trained_export_dir: glam/1 and models.config only."""
+    return tmp_path_factory.mktemp("serving")
+
+
+@pytest.fixture(scope="session")
+def trained_export_dir(trained_model_dir, trained_export_base):
+    """trained_model_dir exported once, as "glam" version 1 with max_batch 4 and
+    max_new_tokens 8 (tests/export/serving_helpers.py and tests/evaluation name these),
+    for tests/export and tests/evaluation alike. Read-only."""
+    from glam_tf.export import export_model
+
+    return export_model(trained_model_dir, trained_export_base, "glam", max_batch=4,
+                        max_new_tokens=8)
 
 
 @pytest.fixture(scope="session")

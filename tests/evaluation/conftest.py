@@ -2,10 +2,6 @@
 
 import pytest
 
-EXPORT_NAME = "glam"
-EXPORT_MAX_BATCH = 4
-EXPORT_MAX_NEW_TOKENS = 8
-
 
 @pytest.fixture(scope="session")
 def eval_model_dir(trained_model_dir):
@@ -13,8 +9,7 @@ def eval_model_dir(trained_model_dir):
 
 
 @pytest.fixture(scope="session")
-def eval_export_dir(eval_model_dir, tmp_path_factory):
-    from glam_tf.export import export_model
-
-    return export_model(eval_model_dir, tmp_path_factory.mktemp("eval_serving"), EXPORT_NAME,
-                        max_batch=EXPORT_MAX_BATCH, max_new_tokens=EXPORT_MAX_NEW_TOKENS)
+def eval_export_dir(trained_export_dir):
+    """The export tests/export checks too (tests/conftest.py), made as
+    test_evaluator.py's EXPORT_* constants say."""
+    return trained_export_dir

@@ -3,8 +3,6 @@
 import pytest
 import tensorflow as tf
 
-from serving_helpers import MAX_BATCH, MAX_NEW_TOKENS, NAME
-
 
 @pytest.fixture(scope="session")
 def tokenizer_path(tokenizer):
@@ -17,16 +15,14 @@ def model_dir(trained_model_dir):
 
 
 @pytest.fixture(scope="session")
-def export_base(tmp_path_factory):
-    return tmp_path_factory.mktemp("serving")
+def export_base(trained_export_base):
+    return trained_export_base
 
 
 @pytest.fixture(scope="session")
-def export_dir(model_dir, export_base):
-    from glam_tf.export import export_model
-
-    return export_model(model_dir, export_base, NAME, max_batch=MAX_BATCH,
-                        max_new_tokens=MAX_NEW_TOKENS)
+def export_dir(trained_export_dir):
+    """The shared export (tests/conftest.py), made with NAME, MAX_BATCH and MAX_NEW_TOKENS."""
+    return trained_export_dir
 
 
 @pytest.fixture(scope="session")

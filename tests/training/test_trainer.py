@@ -41,6 +41,14 @@ def _metrics(model_dir):
         return [json.loads(line) for line in f]
 
 
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    """A model dir of SMALL trained for RUN (12 steps, checkpoints at 4, 8, 12). Read-only."""
+    model_dir = tmp_path_factory.mktemp("trained")
+    _trainer(model_dir).train()
+    return model_dir
+
+
 def test_loss_falls_on_a_learnable_pattern(tmp_path):
     trainer = _trainer(tmp_path, run=dataclasses.replace(RUN, steps=30))
     trainer.train()
@@ -48,8 +56,8 @@ def test_loss_falls_on_a_learnable_pattern(tmp_path):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def test_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(tmp_path):
-    _trainer(tmp_path / "a").train()
+def test_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(tmp_path,
+                                                                            trained_dir):
     first = _trainer(tmp_path / "b", run=dataclasses.replace(RUN, steps=8))
     first.train()
     messages = []
@@ -58,7 +66,7 @@ def test_resumed_run_continues_with_the_same_losses_as_an_uninterrupted_one(tmp_
     # Training records but their speed (a stopped run also validates at its last step).
     without_speed = lambda records: [{k: v for k, v in r.items() if k != "tokens_per_second"}
                                      for r in records if "loss" in r]
-    assert without_speed(_metrics(tmp_path / "b")) == without_speed(_metrics(tmp_path / "a"))
+    assert without_speed(_metrics(tmp_path / "b")) == without_speed(_metrics(trained_dir))
 
 
 def test_a_nan_step_is_skipped_and_leaves_every_weight_unchanged(tmp_path):
@@ -81,42 +89,33 @@ def test_a_nan_step_is_skipped_and_leaves_every_weight_unchanged(tmp_path):
     assert all(np.isfinite(w.numpy()).all() for w in trainer.model.weights)
 
 
-def _checkpointed(model_dir):
-    """model_dir trained one step, so it holds a checkpoint (ckpt-1)."""
-    _trainer(model_dir, run=dataclasses.replace(RUN, steps=1)).train()
-
-
-def test_another_model_config_in_the_model_dir_is_an_error(tmp_path):
-    _checkpointed(tmp_path)
+def test_another_model_config_in_the_model_dir_is_an_error(trained_dir):
     with pytest.raises(ModelDirError, match=r"d_ff=64 \(asked: 32\)"):
-        check_model_dir(str(tmp_path), dataclasses.replace(SMALL, d_ff=32), RUN)
-    assert GlamConfig.from_json((tmp_path / "config.json").read_text()) == SMALL
+        check_model_dir(str(trained_dir), dataclasses.replace(SMALL, d_ff=32), RUN)
+    assert GlamConfig.from_json((trained_dir / "config.json").read_text()) == SMALL
 
 
-def test_other_data_settings_in_the_model_dir_are_an_error(tmp_path):
-    _checkpointed(tmp_path)
+def test_other_data_settings_in_the_model_dir_are_an_error(trained_dir):
     with pytest.raises(ModelDirError, match="batch_size=4"):
-        check_model_dir(str(tmp_path), SMALL, dataclasses.replace(RUN, batch_size=8))
+        check_model_dir(str(trained_dir), SMALL, dataclasses.replace(RUN, batch_size=8))
 
 
-def test_summaries_hold_loss_parts_and_routing_statistics(tmp_path):
-    _trainer(tmp_path).train()
-    record = _metrics(tmp_path)[0]
+def test_summaries_hold_loss_parts_and_routing_statistics(trained_dir):
+    record = _metrics(trained_dir)[0]
     for key in ("loss", "cross_entropy", "moe_aux_loss", "router_z_loss", "logit_z_loss",
                 "learning_rate", "tokens_per_second", "skipped_steps"):
         assert key in record, key
     tags = set()
-    for path in (tmp_path / "tensorboard" / "train").iterdir():
+    for path in (trained_dir / "tensorboard" / "train").iterdir():
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags.update(v.tag for v in event.summary.value)
     assert {"loss", "moe_0/expert_load", "moe_0/dropped_token_fraction",
             "moe_0/over_capacity_2", "learning_rate"} <= tags
-    assert any("validation_cross_entropy" in r for r in _metrics(tmp_path))
+    assert any("validation_cross_entropy" in r for r in _metrics(trained_dir))
 
 
-def test_metrics_jsonl_records_each_moe_layers_expert_load_fractions(tmp_path):
-    _trainer(tmp_path).train()
-    records = [r for r in _metrics(tmp_path) if "loss" in r]
+def test_metrics_jsonl_records_each_moe_layers_expert_load_fractions(trained_dir):
+    records = [r for r in _metrics(trained_dir) if "loss" in r]
     assert records and all("expert_load" in r for r in records)
     for record in records:
         (layer,) = record["expert_load"]  # SMALL: 2 blocks, one of them MoE
@@ -223,11 +222,11 @@ def test_train_settings_are_named_by_their_flags_and_must_be_finite():
         assert "GlamConfig" not in str(error.value)
 
 
-def test_a_resume_with_another_schedule_is_refused(tmp_path):
-    _checkpointed(tmp_path)
+def test_a_resume_with_another_schedule_is_refused(trained_dir):
     with pytest.raises(ModelDirError, match="peak_learning_rate=0.01"):
-        check_model_dir(str(tmp_path), SMALL, dataclasses.replace(RUN, peak_learning_rate=0.02))
-    assert json.loads((tmp_path / "train.json").read_text())["peak_learning_rate"] == 0.01
+        check_model_dir(str(trained_dir), SMALL,
+                        dataclasses.replace(RUN, peak_learning_rate=0.02))
+    assert json.loads((trained_dir / "train.json").read_text())["peak_learning_rate"] == 0.01
 
 
 def test_a_model_dir_without_checkpoints_takes_new_settings_and_says_so_once(tmp_path):
