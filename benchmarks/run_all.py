@@ -67,6 +67,7 @@ ITEMS = {
           ["--steps", "4", "--seeds", "0", "--eval_every", "2", "--eval_batches", "1",
            "--batch_size", "2", "--seq_len", "32", "--tokenizer_documents", "300",
            "--data", "embedded", "--experts", "2,4"]),
+    "7": ("quickstart in-context learning", "quickstart_icl.py", [], ["--quick"]),
 }
 
 

@@ -15,8 +15,8 @@ Public API
       .demonstration(shot) -> str;  .with_shots(example, shots) -> Formatted
       .shots_from_eval_split -> bool
     Formatted(prompt, candidates=None, answers=(), label=None,
-              candidate_prompts=None, accepted=(), shot_group=None, group=None,
-              answer_spans=(), candidate_answers=None)
+              candidate_prompts=None, accepted=(), shot_group=None, demo_group=None,
+              group=None, answer_spans=(), candidate_answers=None)
                                                         one example, ready to score
       .pairs() -> ((context, continuation), ...);  .correct_labels;  .is_rank
     RANK, RANK_GROUPED, GENERATE, GENERATE_DROP (kinds: the keys of

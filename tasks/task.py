@@ -126,6 +126,9 @@ class Formatted:
       shot_group: examples with the same non-None group are never each
         other's shots (WSC273: the two twin sentences of one schema differ in
         a word or two, and one shows the other's answer).
+      demo_group: when not None, shots come only from pool examples with the
+        same demo_group (quickstart/lookup: a group's bindings exist only in
+        its own demonstrations).
       group: rank_grouped tasks: the id of the question this answer-option
         belongs to (set by `Task.group_by`).
       answer_spans: generate, optional: each gold answer of `answers` as its
@@ -143,6 +146,7 @@ class Formatted:
     candidate_prompts: Optional[tuple[str, ...]] = None
     accepted: tuple[int, ...] = ()
     shot_group: Optional[str] = None
+    demo_group: Optional[str] = None
     group: Optional[str] = None
     answer_spans: tuple[tuple[str, ...], ...] = ()
     candidate_answers: Optional[tuple[str, ...]] = None
@@ -169,6 +173,9 @@ class Formatted:
         if self.shot_group is not None and not isinstance(self.shot_group, str):
             raise TaskDataError(f"Formatted.shot_group must be None or str, not "
                                 f"{self.shot_group!r}", field="shot_group")
+        if self.demo_group is not None and not isinstance(self.demo_group, str):
+            raise TaskDataError(f"Formatted.demo_group must be None or str, not "
+                                f"{self.demo_group!r}", field="demo_group")
         if self.group is not None and not isinstance(self.group, str):
             raise TaskDataError(f"Formatted.group must be None or a str, not {self.group!r}",
                                 field="group")
@@ -245,6 +252,10 @@ class Skipped:
 
     @property
     def shot_group(self):
+        return None
+
+    @property
+    def demo_group(self):
         return None
 
 

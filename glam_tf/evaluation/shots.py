@@ -30,8 +30,8 @@ def sample_shots(pool_size: int, k: int, seed: int,
       seed, example_index: non-negative ints; the draw depends on both only.
       exclude_index: an index, or several, never returned (the evaluated
         example itself when shots come from the scored split,
-        `Task.shots_from_eval_split`, and the examples of its
-        `Formatted.shot_group`).
+        `Task.shots_from_eval_split`, the examples of its
+        `Formatted.shot_group`, and those outside its `Formatted.demo_group`).
     """
     for name, value in (("pool_size", pool_size), ("k", k), ("seed", seed),
                         ("example_index", example_index)):
@@ -65,12 +65,15 @@ def excluded_shots(example: Formatted, index: int, pool: Sequence[Formatted],
                    same_split: bool) -> list[int]:
     """Pool indices `example` (number `index`) must not take as shots.
 
-    Itself when the pool is its own split (`same_split`), and every pool
-    example of its `shot_group` (WSC273's twin schema).
+    Itself when the pool is its own split (`same_split`), every pool example
+    of its `shot_group` (WSC273's twin schema), and, when it has a
+    `demo_group`, every pool example of another demo_group (quickstart/lookup).
     """
     excluded = [index] if same_split else []
     if example.shot_group is not None:
         excluded += [j for j, shot in enumerate(pool) if shot.shot_group == example.shot_group]
+    if example.demo_group is not None:
+        excluded += [j for j, shot in enumerate(pool) if shot.demo_group != example.demo_group]
     return excluded
 
 

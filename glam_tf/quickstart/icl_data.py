@@ -13,20 +13,25 @@ Python's salted `hash`):
               fruit."), but the Q/A form is only ever shown for the train
               words: held-out words measure whether knowledge read in one
               form is recalled in another (closed-book QA in miniature).
-  lookup      "Colors: 41 is red, 05 is blue, 77 is pink, 30 is gray. So 05 is"
-              " blue": the answer is only in the prompt, and the query repeats
-              the legend's "05 is" exactly, so copying what followed it (an
-              induction head) answers it. Names are two-digit numbers: the
-              tokenizer always splits digits, so a held-out name has the same
-              kind of pieces as a trained one (made-up words would be single
-              pieces when trained and split into letters when held out).
-              Held-out names never occur in a lookup episode.
+  lookup      "Color 05" " blue": a name (a two-digit number) and the color it is
+              bound to in one group of 4 names, whose colors are a random 4 of
+              8, drawn afresh for every group. The binding exists only in the
+              group's other lines ("Color 05 blue"), so without them the
+              answer is a guess among the group's 4 colors (chance by
+              construction) and with them it is a copy of the word that
+              followed the same name earlier (an induction head). Names in a
+              group share no digit, so one digit already finds the binding.
+              Names are numbers: the tokenizer always splits digits, so a
+              held-out name has the same kind of pieces as a trained one.
+              Held-out names never occur in training; the eval examples are
+              the held-out groups' queries and their demonstrations are the
+              same groups' bindings (`lookup_demonstrations`).
 
 Training text (`training_documents`) is a list of documents: episodes of one
 family (2 to 8 solved examples of train instances, separated by a blank
 line, exactly the layout of a few-shot prompt) and the category statements.
 Eval examples (`task_examples`) come from held-out instances, and the
-few-shot pool from train instances.
+few-shot pool from train instances (lookup: from the same held-out group).
 """
 
 from __future__ import annotations
@@ -68,13 +73,16 @@ CATEGORIES = {
 
 LOOKUP_VALUES = ("red", "blue", "green", "yellow", "pink", "black", "white", "gray")
 LOOKUP_NAMES = tuple(f"{i:02d}" for i in range(100))
-LOOKUP_DRAWS = 3  # examples (legends) per name: 27 held-out names make 81 eval examples
+LOOKUP_GROUPS = 30  # held-out groups of LOOKUP_BINDINGS names: 120 eval examples
+LOOKUP_TRAIN_GROUPS = 400  # groups of train names the training episodes draw from
 
 FAMILIES = ("successor", "category", "lookup")
 # Episodes cycle through this: lookup (learning to read the prompt) gets half.
 EPISODE_FAMILIES = ("successor", "lookup", "category", "lookup")
 NUM_CANDIDATES = 4
 LOOKUP_BINDINGS = 4
+# Lines of a lookup episode: the first line of a name is a guess, each repeat a copy.
+LOOKUP_EPISODE_LINES = (4, 10)
 HELD_OUT_PERCENT = 25
 SEED = 20240601
 
@@ -96,10 +104,6 @@ def _instances(family: str):
         for category, words in CATEGORIES.items():
             for word in words:
                 yield word, {"word": word, "category": category}
-    elif family == "lookup":
-        for name in LOOKUP_NAMES:
-            for draw in range(LOOKUP_DRAWS):
-                yield name, {"name": name, "draw": draw}
     else:
         raise ValueError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
 
@@ -108,19 +112,46 @@ def instances(family: str, split: str) -> list:
     """The instance field dicts of `family` in `split` ("train" or "held_out")."""
     if split not in ("train", "held_out"):
         raise ValueError(f"split={split!r}: must be 'train' or 'held_out'")
+    if family == "lookup":
+        return [dict(group, query=q) for group in lookup_groups(split)
+                for q in range(LOOKUP_BINDINGS)]
     return [fields for key, fields in _instances(family)
             if is_held_out(family, key) == (split == "held_out")]
-
-
-def _distractors(rng, answer, pool):
-    others = sorted(set(pool) - {answer})
-    return rng.sample(others, NUM_CANDIDATES - 1)
 
 
 @functools.lru_cache(maxsize=None)
 def _lookup_names(held_out: bool) -> tuple:
     """The lookup names of one split, in LOOKUP_NAMES order."""
     return tuple(n for n in LOOKUP_NAMES if is_held_out("lookup", n) == held_out)
+
+
+@functools.lru_cache(maxsize=None)
+def _lookup_groups(split: str) -> tuple:
+    rng = random.Random(f"{SEED}:lookup:{split}")
+    names = _lookup_names(split == "held_out")
+    groups = []
+    for index in range(LOOKUP_GROUPS if split == "held_out" else LOOKUP_TRAIN_GROUPS):
+        chosen = []
+        while len(chosen) < LOOKUP_BINDINGS:  # names that share no digit
+            chosen = []
+            for name in rng.sample(names, len(names)):
+                if not set(name) & set("".join(chosen)):
+                    chosen.append(name)
+                if len(chosen) == LOOKUP_BINDINGS:
+                    break
+        groups.append({"group": f"{split}:{index}", "names": tuple(chosen),
+                       "colors": tuple(rng.sample(LOOKUP_VALUES, LOOKUP_BINDINGS))})
+    return tuple(groups)
+
+
+def lookup_groups(split: str) -> list:
+    """The lookup groups of `split`: {"group": id, "names", "colors"} (4 bindings each)."""
+    return [dict(g) for g in _lookup_groups(split)]
+
+
+def _distractors(rng, answer, pool):
+    others = sorted(set(pool) - {answer})
+    return rng.sample(others, NUM_CANDIDATES - 1)
 
 
 def make_example(family: str, fields: dict, rng: random.Random) -> dict:
@@ -139,18 +170,16 @@ def make_example(family: str, fields: dict, rng: random.Random) -> dict:
         prompt = f"Q: What kind of thing is {word}?\nA:"
         answer, pool = fields["category"], tuple(CATEGORIES)
     else:
-        others = [n for n in _lookup_names(is_held_out("lookup", fields["name"]))
-                  if n != fields["name"]]
-        names = [fields["name"]] + rng.sample(others, LOOKUP_BINDINGS - 1)
-        values = rng.sample(LOOKUP_VALUES, LOOKUP_BINDINGS)
-        order = rng.sample(range(LOOKUP_BINDINGS), LOOKUP_BINDINGS)
-        legend = ", ".join(f"{names[i]} is {values[i]}" for i in order)
-        prompt = f"Colors: {legend}. So {fields['name']} is"
-        answer, pool = values[0], values  # the distractors are the legend's other colors
+        query = fields["query"]
+        prompt = f"Color {fields['names'][query]}"
+        answer, pool = fields["colors"][query], fields["colors"]  # the group's 4 colors
     candidates = [answer] + _distractors(rng, answer, pool)
     rng.shuffle(candidates)
-    return {"family": family, "prompt": prompt, "answer": answer,
-            "candidates": candidates, "label": candidates.index(answer)}
+    example = {"family": family, "prompt": prompt, "answer": answer,
+               "candidates": candidates, "label": candidates.index(answer)}
+    if family == "lookup":
+        example["group"] = fields["group"]
+    return example
 
 
 def task_examples(family: str, split: str, seed: int = SEED) -> list:
@@ -187,8 +216,13 @@ def training_documents(num_episodes: int = 12_000, seed: int = SEED) -> list:
     documents = []
     for index in range(num_episodes):
         family = EPISODE_FAMILIES[index % len(EPISODE_FAMILIES)]
-        shots = [make_example(family, rng.choice(pools[family]), rng)
-                 for _ in range(rng.randint(2, 8))]
+        if family == "lookup":  # one group, its names in a random order, repeats allowed
+            group = rng.choice(pools["lookup"])
+            shots = [make_example(family, dict(group, query=rng.randrange(LOOKUP_BINDINGS)), rng)
+                     for _ in range(rng.randint(*LOOKUP_EPISODE_LINES))]
+        else:
+            shots = [make_example(family, rng.choice(pools[family]), rng)
+                     for _ in range(rng.randint(2, 8))]
         documents.append("\n\n".join(f"{e['prompt']} {e['answer']}" for e in shots))
         if index % 8 == 7:
             documents.append(" ".join(rng.sample(statements, rng.randint(4, 10))))

@@ -100,3 +100,30 @@ def test_fit_prompt_accepts_a_layout_function():
                         count_tokens=_count_words)
     assert (fitted.shots_used, fitted.shots_dropped) == (1, 1)
     assert fitted.example.prompt == "question 1 w w w\nquestion 9 w w w"
+
+
+def test_an_example_with_a_demo_group_draws_its_shots_from_that_group_only():
+    from glam_tf.evaluation.evaluator import build_prompts
+
+    def example(group, i):
+        return Formatted(prompt=f"{group} {i}", candidates=(" x", " y"), label=i % 2,
+                         demo_group=group)
+
+    pool = [example(g, i) for i in range(3) for g in "abcd"]  # groups interleaved
+    examples = [example(g, 9) for g in "abcd"]
+    for k, seed in [(1, 0), (2, 1), (3, 2), (5, 3)]:
+        _, drawn, used, _ = build_prompts(_task(RANK), examples, k, seed, pool=pool)
+        for e, shots in zip(examples, drawn):
+            assert {pool[j].demo_group for j in shots} == {e.demo_group}
+            assert len(shots) == min(k, 3)  # capped at the group's 3 demonstrations
+    # Without demo groups the same pool mixes groups.
+    plain = [Formatted(prompt=e.prompt, candidates=e.candidates, label=e.label) for e in pool]
+    _, drawn, _, _ = build_prompts(_task(RANK), plain[:1], 6, 0, pool=plain)
+    assert len({plain[j].prompt.split()[0] for j in drawn[0]}) > 1
+
+
+def test_demo_group_must_be_a_string():
+    from glam_tf.tasks.task import TaskDataError
+
+    with pytest.raises(TaskDataError, match="demo_group"):
+        Formatted(prompt="p", candidates=(" x",), label=0, demo_group=3)

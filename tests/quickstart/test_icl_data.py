@@ -32,8 +32,8 @@ def test_no_held_out_example_appears_in_the_training_text():
     # only numbers of the component are lookup names).
     numbers = set(re.findall(r"\d+", text))
     assert numbers and numbers <= set(icl_data.LOOKUP_NAMES)
-    for fields in icl_data.instances("lookup", "held_out"):
-        assert fields["name"] not in numbers
+    held_out_names = {n for g in icl_data.lookup_groups("held_out") for n in g["names"]}
+    assert len(held_out_names) >= 20 and not held_out_names & numbers
     # Held-out category words are stated, but never asked in the Q/A form.
     for fields in icl_data.instances("category", "held_out"):
         assert f"is {fields['word']}?" not in text
@@ -42,21 +42,28 @@ def test_no_held_out_example_appears_in_the_training_text():
 
 def test_training_episodes_are_laid_out_as_solved_few_shot_prompts():
     documents = icl_data.training_documents(60)
-    episodes = [d for d in documents if "->" in d or "Q:" in d or d.startswith("Colors:")]
-    assert sum(d.startswith("Colors:") for d in episodes) == len(episodes) // 2
+    episodes = [d for d in documents if "->" in d or "Q:" in d or d.startswith("Color ")]
+    assert sum(d.startswith("Color ") for d in episodes) == len(episodes) // 2
     train_solved = {f"{e['prompt']} {e['answer']}" for f in icl_data.FAMILIES
                     for e in icl_data.task_examples(f, "train")}
     for episode in episodes:
         shots = episode.split("\n\n")
-        assert 2 <= len(shots) <= 8
+        if episode.startswith("Color "):
+            # One group of train names: a name keeps its color within the episode, and
+            # its repeats are what the model can copy.
+            low, high = icl_data.LOOKUP_EPISODE_LINES
+            assert low <= len(shots) <= high
+            bindings = {}
+            for shot in shots:
+                _, name, color = shot.split(" ")
+                assert bindings.setdefault(name, color) == color, episode
+                assert not icl_data.is_held_out("lookup", name)
+            assert len(bindings) <= icl_data.LOOKUP_BINDINGS
+            assert len(set(bindings.values())) == len(bindings)
+        else:
+            assert 2 <= len(shots) <= 8
         for shot in shots:
-            if shot.startswith("Colors:"):  # legends are drawn per shot; the names are train ones
-                legend, query = shot.split(". So ")
-                assert query in legend.split(": ")[1].split(", "), shot
-                for name in re.findall(r"\d+", shot):
-                    assert not icl_data.is_held_out("lookup", name), shot
-            else:
-                assert shot in train_solved, shot
+            assert shot in train_solved, shot
 
 
 def test_rank_examples_have_four_distinct_candidates_with_the_answer_labelled():
@@ -67,16 +74,51 @@ def test_rank_examples_have_four_distinct_candidates_with_the_answer_labelled():
             assert candidates[example["label"]] == example["answer"]
 
 
-def test_lookup_query_repeats_the_legends_name_is_and_the_answer_follows_it_there():
-    for example in icl_data.task_examples("lookup", "held_out"):
-        legend, question = example["prompt"].split(". So ")
-        bindings = dict(item.split(" is ") for item in legend[len("Colors: "):].split(", "))
-        assert len(bindings) == icl_data.LOOKUP_BINDINGS
-        assert question.endswith(" is") and bindings[question[:-len(" is")]] == example["answer"]
-        # An exact induction pattern: the prompt's last words occur once before, then the answer.
-        assert example["prompt"].count(question) == 2
-        assert f"{question} {example['answer']}" in legend
-        assert set(example["candidates"]) == set(bindings.values())
+def test_a_lookup_query_alone_holds_no_binding_so_0_shot_is_chance_by_construction():
+    examples = icl_data.task_examples("lookup", "held_out")
+    assert len(examples) == icl_data.LOOKUP_GROUPS * icl_data.LOOKUP_BINDINGS
+    groups = {g["group"]: g for g in icl_data.lookup_groups("held_out")}
+    colors_of_name = {}
+    for example in examples:
+        group = groups[example["group"]]
+        name = example["prompt"].removeprefix("Color ")
+        assert example["prompt"] == f"Color {name}" and name in group["names"]
+        # The candidates are the group's four colors, freshly drawn per group, and its
+        # names share no digit (one digit finds the binding).
+        assert sorted(example["candidates"]) == sorted(group["colors"])
+        assert all(not set(a) & set(b) for i, a in enumerate(group["names"])
+                   for b in group["names"][i + 1:])
+        colors_of_name.setdefault(name, set()).add(example["answer"])
+    # A name is bound to different colors in different groups: nothing to memorize.
+    assert sum(len(c) > 1 for c in colors_of_name.values()) > len(colors_of_name) // 2
+    # The gold candidate's position is spread over all four.
+    labels = [e["label"] for e in examples]
+    assert all(labels.count(i) >= len(labels) // 8 for i in range(icl_data.NUM_CANDIDATES))
+
+
+def test_lookup_shots_are_the_queried_groups_bindings_and_4_shots_hold_all_of_them():
+    from glam_tf.evaluation.evaluator import build_prompts
+
+    task = {t.name: t for t in tasks.quickstart_tasks()}["quickstart/lookup"]
+    examples = list(task.eval_examples())
+    bindings = {(g["group"], n): c for g in icl_data.lookup_groups("held_out")
+                for n, c in zip(g["names"], g["colors"])}
+    for shots in (1, 4):
+        prompted, _, used, _ = build_prompts(task, examples, shots, seed=0)
+        assert used == [shots] * len(examples)
+        holds_answer = 0
+        for example, prompt in zip(examples, prompted):
+            *demos, query = prompt.prompt.split("\n\n")
+            assert query == example.prompt and len(demos) == shots
+            for demo in demos:
+                _, name, color = demo.split(" ")
+                assert bindings[(example.demo_group, name)] == color
+            answer = example.candidates[example.label]
+            holds_answer += f"{example.prompt}{answer}" in demos
+        if shots == 4:
+            assert holds_answer == len(examples)
+        else:  # one of the group's four bindings: the queried one about a quarter of the time
+            assert len(examples) // 8 < holds_answer < len(examples) // 2
 
 
 def test_train_and_held_out_lookup_names_are_tokenized_alike(tmp_path):
@@ -93,9 +135,9 @@ def test_train_and_held_out_lookup_names_are_tokenized_alike(tmp_path):
     path = train_tokenizer(documents, 400, tmp_path)
     sp = spm.SentencePieceProcessor(model_file=path)
     for split in ("train", "held_out"):
-        for fields in icl_data.instances("lookup", split)[::icl_data.LOOKUP_DRAWS]:
-            name = fields["name"]
-            pieces = sp.encode(f"Colors: {name} is red. So {name} is", out_type=str)
+        for group in icl_data.lookup_groups(split)[:40]:
+            name = group["names"][0]
+            pieces = sp.encode(f"Color {name} red\n\nColor {name}", out_type=str)
             assert pieces.count(name[0]) + pieces.count("▁" + name[0]) >= 2, pieces
             assert all(len(p.lstrip("▁")) <= 1 for p in pieces if any(c.isdigit() for c in p))
 
@@ -105,7 +147,10 @@ def test_quickstart_tasks_read_the_held_out_split_and_draw_shots_from_train():
         evaluated = list(task.eval_examples())
         shots = list(task.few_shot_examples())
         assert evaluated and shots
-        assert not {e.prompt for e in evaluated} & {s.prompt for s in shots}, task.name
+        if task.name == "quickstart/lookup":  # its shots are its groups' own bindings
+            assert shots == evaluated and all(e.demo_group for e in evaluated)
+        else:
+            assert not {e.prompt for e in evaluated} & {s.prompt for s in shots}, task.name
     levels = tasks.chance_levels()
     assert set(levels) == set(tasks.TASK_NAMES)
     assert levels["quickstart/lookup"] == 1 / icl_data.NUM_CANDIDATES

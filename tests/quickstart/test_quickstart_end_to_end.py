@@ -11,10 +11,11 @@ import pytest
 from glam_tf.cli import main
 from glam_tf.quickstart.tasks import TASK_NAMES, quickstart_tasks
 
-# Enough steps for the quickly learned task (successor) to be well above chance;
-# every held-out example is scored (37 for successor).
-STEPS = 400
-ARGS = ["--steps", str(STEPS), "--minutes", "20"]
+# A small budget: every stage, file and rerun path, not the scores (those need the
+# default budget: benchmarks/quickstart_icl.py). 8 examples a task at 0, 1, 4 shots.
+STEPS = 30
+MAX_EXAMPLES = 8
+ARGS = ["--steps", str(STEPS), "--minutes", "20", "--max_examples", str(MAX_EXAMPLES)]
 
 # A fresh interpreter with TensorFlow and TF Text only (as a server would have).
 LOAD_EXPORT = """
@@ -106,22 +107,21 @@ def test_metrics_record_each_moe_layers_expert_load(first_run):
 
 
 @pytest.mark.slow
-def test_eval_json_scores_every_task_and_the_learned_ones_beat_chance(first_run):
+def test_eval_json_scores_every_task_at_every_shot_count_with_its_chance(first_run):
+    from glam_tf.quickstart.tasks import chance_levels
+
     saved = json.loads((first_run[0] / "eval" / "results.json").read_text())
     assert saved["model_step"] == STEPS and saved["shots"] == [0, 1, 4]
-    scores = {(r["task"], r["shots"]): next(iter(r["metrics"].values()))
-              for r in saved["results"]}
-    assert {task for task, _ in scores} == set(TASK_NAMES)
+    assert saved["max_examples"] == MAX_EXAMPLES and saved["chance"] == chance_levels()
+    assert {(r["task"], r["shots"]) for r in saved["results"]} == {
+        (task, k) for task in TASK_NAMES for k in (0, 1, 4)}
     held_out = {t.name: len(list(t.eval_examples())) for t in quickstart_tasks()}
     for r in saved["results"]:
-        assert r["num_examples"] == held_out[r["task"]]
-    chance = saved["chance"]
-    # successor is learned within a few hundred steps (docs/quickstart.md);
-    # category needs the full run, and lookup stays at chance even then.
-    assert scores[("quickstart/successor", 0)] >= 2 * chance["quickstart/successor"]
-    for shots in saved["shots"]:
-        assert scores[("quickstart/successor", shots)] > chance["quickstart/successor"]
-    assert scores[("quickstart/successor_gen", 0)] >= 2 * chance["quickstart/successor_gen"]
+        assert r["num_examples"] == min(MAX_EXAMPLES, held_out[r["task"]])
+        assert r["shots_used_mean"] == r["shots"]  # every shot fits in the 128-token window
+        (value,) = [v for m, v in r["metrics"].items() if m in ("accuracy", "exact_match")]
+        assert 0 <= value <= 1
+    # The scores at the default budget are benchmarks/quickstart_icl.py's.
 
 
 @pytest.mark.slow
@@ -175,26 +175,22 @@ def test_second_run_reuses_every_stage_and_overwrites_nothing(first_run, capsys)
 
 
 @pytest.mark.slow
-def test_more_steps_into_the_same_workdir_resume_training_from_the_checkpoint(first_run,
-                                                                             tmp_path):
-    import shutil
-
+def test_more_steps_into_the_same_workdir_resume_training_from_the_checkpoint(first_run):
+    """Continues first_run's model, so it is the module's last test that reads first_run
+    (a copy cannot resume: the model's data setting names the workdir's absolute path)."""
     from glam_tf.quickstart import stages
 
-    work = stages.Workdir(str(tmp_path))
-    stages.check_workdir(tmp_path)
-    (tmp_path / "model").mkdir()
-    shutil.copytree(first_run[0] / "data", tmp_path / "data")
-    shutil.copy(first_run[0] / "model" / "tokenizer.model", tmp_path / "model")
+    work = stages.Workdir(str(first_run[0]))
     logged = []
     stages.stage_tokenizer(work, logged.append)
     assert f"reusing {work.model}/tokenizer.model" in logged
-    stages.stage_train(work, 4, 10, logged.append, logged.append)
-    assert work.checkpoint_step() == 4
-    stages.stage_train(work, 6, 10, logged.append, logged.append)
-    assert work.checkpoint_step() == 6
-    assert any(line.startswith(f"Resuming {work.model} from step 4") for line in logged)
-    assert json.loads((tmp_path / "quickstart.json").read_text())["train"]["steps"] == 6
+    first_seconds = work.state["train"]["seconds"]
+    done = stages.stage_train(work, STEPS + 2, 10, logged.append, logged.append)
+    assert work.checkpoint_step() == STEPS + 2
+    assert any(line.startswith(f"Resuming {work.model} from step {STEPS}") for line in logged)
+    saved = json.loads((first_run[0] / "quickstart.json").read_text())["train"]
+    assert saved == done and saved["steps"] == saved["target_steps"] == STEPS + 2
+    assert saved["seconds"] > first_seconds  # the earlier run's time is carried over
 
 
 def test_a_workdir_that_is_a_file_is_a_clear_error_and_stays_untouched(tmp_path, capsys):
