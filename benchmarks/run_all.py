@@ -16,6 +16,8 @@
                                    steps per tf.function call
   6  benchmarks/experts_sweep.py   8, 16, 32 experts vs dense at the same activated
                                    FLOPs: validation cross-entropy and curves (PNG)
+  7  benchmarks/quickstart_icl.py  the default `glam quickstart`: each task's best
+                                   score over chance, lookup's k-shot gain over 0-shot
 
 Each item runs as its own process (one after the other, never two at once);
 its full output goes to --log_dir and its ratio lines (benchmarks/ratios.py
@@ -24,14 +26,14 @@ format) are printed here as they come:
 --quick runs every item at toy sizes (about a minute; what tests/benchmarks
 runs): the figures of a quick run are not the documented ones.
 
-    python benchmarks/run_all.py [--items 1,2,3,4,5,6] [--quick] [--no-anchors] [--log_dir DIR]
+    python benchmarks/run_all.py [--items 1,2,3,4,5,6,7] [--quick] [--no-anchors] [--log_dir DIR]
 
 Items 1-4 take about 20-25 minutes on 2 cores (item 3 about 13, item 1 about
 5: Mixtral's step at the 0.1B/64E shape alone takes 25-50 s; items 2 and 4
 about 2). Item 5 takes longer than all of them: XLA compiles the glam_tiny
-step for 4-5 minutes per variant, and the 0.1B/64E layer step had not
-compiled after 7.5 minutes on a loaded machine (docs/benchmarks.md); its
-`--args5 "--layer tiny"` takes about 10 minutes. Item 1 needs up to ~13 GB of
+step for 4-5 minutes per variant (the 0.1B/64E layer step compiles in about
+10 s); `--args5 "--workloads moe_layer"` leaves glam_tiny out. Item 7 runs
+the quickstart once (about 6 minutes on a quiet machine). Item 1 needs up to ~13 GB of
 memory at its peak.
 """
 
@@ -116,7 +118,7 @@ def run_item(key, quick, no_anchors, log_dir, extra):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", default="1,2,3,4,5,6", help="comma list of 1,2,3,4,5,6")
+    parser.add_argument("--items", default=",".join(ITEMS), help=f"comma list of {','.join(ITEMS)}")
     parser.add_argument("--quick", action="store_true", help="toy sizes (a smoke run)")
     parser.add_argument("--no-anchors", action="store_true",
                         help="item 1 without the anchor venv (our variants only)")
