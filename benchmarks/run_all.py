@@ -127,6 +127,11 @@ def main():
         parser.add_argument(f"--args{key}", default="",
                             help=f"extra arguments for item {key}, one string")
     args = parser.parse_args()
+    items = [key for key in args.items.split(",") if key]
+    unknown = [key for key in items if key not in ITEMS]
+    if unknown or not items:
+        parser.error(f"--items {args.items!r}: {', '.join(unknown) or 'empty'}: "
+                     f"choose from {','.join(ITEMS)}")
     log_dir = args.log_dir or tempfile.mkdtemp(prefix="glam_benchmarks_")
     os.makedirs(log_dir, exist_ok=True)
     extra = {key: getattr(args, f"args{key}").split() for key in ITEMS}
@@ -134,7 +139,7 @@ def main():
           f"{machine()}  logs: {log_dir}" + ("  QUICK (toy sizes)" if args.quick else ""),
           flush=True)
     failed = []
-    for key in args.items.split(","):
+    for key in items:
         code, _ = run_item(key, args.quick, args.no_anchors, log_dir, extra)
         if code:
             failed.append(key)

@@ -41,3 +41,16 @@ def test_quick_run_prints_positive_finite_ratio_lines(tmp_path):
         assert math.isfinite(p["ratio"]) and p["ratio"] > 0, p
     assert sorted(os.listdir(tmp_path)) == ["item1_compare_moe.log", "item2_train_throughput.log",
                                              "item4_decode.log", "item5_compiled_steps.log"]
+
+
+@pytest.mark.parametrize("items", ["9", "1,x", ","])
+def test_an_unknown_or_empty_item_is_refused_in_one_line_before_anything_runs(items, tmp_path):
+    log_dir = tmp_path / "logs"
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, "run_all.py"), "--items", items,
+         "--log_dir", str(log_dir)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith("run_all.py: error: --items")
+    assert "Traceback" not in result.stderr
+    assert not log_dir.exists()
